@@ -1,0 +1,98 @@
+# The two commands: `make demo` and `make test`. Everything else is here too; `make help` lists it.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOTSTRAP ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+DBT := $(CURDIR)/$(VENV)/bin/dbt
+STAMP := $(VENV)/.installed
+
+# Paths and services (override on the command line or in the environment).
+export PIPELINE_DATA_DIR ?= $(CURDIR)/data
+export DUCKDB_PATH ?= $(PIPELINE_DATA_DIR)/warehouse.duckdb
+export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
+export DO_NOT_TRACK := 1
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+
+DEMO_START ?= 2024-01-01
+DEMO_END ?= 2024-01-07
+MAX_ACTIVE_RUNS ?= 3
+REPROCESS ?= none
+ROWS ?= 1000
+
+DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests -type f 2>/dev/null) \
+	dbt_project/dbt_project.yml dbt_project/profiles.yml
+MANIFEST := dbt_project/target/manifest.json
+
+.PHONY: help install manifest generate demo test test-fast lint airflow airflow-stop airflow-status \
+	backfill rerun full-refresh summary clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-15s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON_BOOTSTRAP) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON_BOOTSTRAP) not found; set PYTHON_BOOTSTRAP=...)"; exit 1; }
+	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	@echo "Installing pinned requirements into $(VENV) (about a minute)..."
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the pinned requirements
+
+$(MANIFEST): $(STAMP) $(DBT_SOURCES)
+	@echo "Parsing the dbt project (manifest for the DAGs)..."
+	cd dbt_project && $(DBT) parse --quiet
+	@touch $(MANIFEST)
+
+manifest: $(MANIFEST) ## dbt parse: the manifest Cosmos renders the DAG from
+
+generate: $(STAMP) ## generate raw partitions: make generate START=2024-01-01 END=2024-01-07 [ROWS=1000]
+	$(PY) scripts/generate_ecommerce_data.py --start-date $(START) --end-date $(END) --rows $(ROWS)
+
+demo: $(MANIFEST) ## fresh clone -> a week of data through Airflow -> per-date summary
+	$(PY) scripts/generate_ecommerce_data.py --start-date $(DEMO_START) --end-date $(DEMO_END) --rows $(ROWS)
+	PIPELINE_SCHEDULE_END_DATE=$(DEMO_END) $(PY) scripts/airflow_local.py demo $(DEMO_START) $(DEMO_END)
+	$(PY) scripts/pipeline_summary.py $(DEMO_START) $(DEMO_END)
+
+airflow: $(MANIFEST) ## start Airflow 3 (scheduler, dag-processor, triggerer, api-server) for this repo
+	$(PY) scripts/airflow_local.py start
+
+airflow-stop: ## stop exactly the Airflow processes `make airflow` started
+	$(PY) scripts/airflow_local.py stop
+
+airflow-status: ## which Airflow components run, and the UI address
+	$(PY) scripts/airflow_local.py status
+
+backfill: $(MANIFEST) ## make backfill START=... END=... [MAX_ACTIVE_RUNS=3] [REPROCESS=none|failed|completed]
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=2024-01-01 END=2024-01-31"; exit 2; }
+	$(PY) scripts/airflow_local.py backfill $(START) $(END) --max-active-runs $(MAX_ACTIVE_RUNS) --reprocess $(REPROCESS)
+
+rerun: $(MANIFEST) ## reprocess one date through Airflow: make rerun DATE=2024-01-15
+	@test -n "$(DATE)" || { echo "usage: make rerun DATE=2024-01-15"; exit 2; }
+	$(PY) scripts/airflow_local.py rerun $(DATE)
+
+full-refresh: $(MANIFEST) ## rebuild every model from every raw partition (dbt build --full-refresh)
+	cd dbt_project && $(DBT) build --full-refresh
+
+summary: $(STAMP) ## per-date summary: make summary START=2024-01-01 END=2024-01-07
+	$(PY) scripts/pipeline_summary.py $(or $(START),$(DEMO_START)) $(or $(END),$(DEMO_END))
+
+test: $(MANIFEST) ## the whole test suite (unit, dbt, DAG integrity, real Airflow)
+	$(PY) -m pytest -ra
+
+test-fast: $(MANIFEST) ## everything but the real-Airflow tests
+	$(PY) -m pytest -ra -m "not airflow"
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+clean: ## remove generated data, Airflow home and dbt target (keeps .venv)
+	-@test -x $(PY) && $(PY) scripts/airflow_local.py stop >/dev/null 2>&1 || true
+	rm -rf data airflow_home dbt_project/target dbt_project/logs logs
+
+distclean: clean ## clean, and remove .venv
+	rm -rf $(VENV)

@@ -1,0 +1,43 @@
+{#-
+  Generic tests the project needs and dbt-core lacks (dbt packages cannot be installed here).
+  Each returns the failing rows; `where` (test config) narrows them to the run scope.
+-#}
+
+{% test accepted_range(model, column_name, min_value=none, max_value=none, inclusive=true) %}
+    {#- Values outside [min_value, max_value] (or the open interval when inclusive is false). -#}
+    select *
+    from {{ model }}
+    where
+        {{ column_name }} is not null
+        and not (
+            true
+            {%- if min_value is not none %}
+            and {{ column_name }} {{ '>=' if inclusive else '>' }} {{ min_value }}
+            {%- endif %}
+            {%- if max_value is not none %}
+            and {{ column_name }} {{ '<=' if inclusive else '<' }} {{ max_value }}
+            {%- endif %}
+        )
+{% endtest %}
+
+{% test expression_is_true(model, expression, column_name=none) %}
+    {#- Rows for which the SQL boolean `expression` is not true. -#}
+    select *
+    from {{ model }}
+    where not coalesce(({{ expression }}), false)
+{% endtest %}
+
+{% test row_count_between(model, min_value=none, max_value=none, group_by=none) %}
+    {#- Groups (or the whole table) whose row count is outside [min_value, max_value]. -#}
+    select
+        {%- if group_by %} {{ group_by }},{% endif %}
+        count(*) as row_count
+    from {{ model }}
+    {%- if group_by %}
+    group by {{ group_by }}
+    {%- endif %}
+    having
+        false
+        {%- if min_value is not none %} or count(*) < {{ min_value }}{% endif %}
+        {%- if max_value is not none %} or count(*) > {{ max_value }}{% endif %}
+{% endtest %}

@@ -1,0 +1,44 @@
+{{
+  config(
+    pre_hook = "{{ replace_scope('partition_date') }}",
+  )
+}}
+
+with
+
+classified as (
+
+    select * from {{ ref('int_transactions__classified') }}
+    where {{ scope_filter('partition_date') }}
+
+),
+
+kept as (
+
+    select * from classified
+    where row_status = 'kept'
+
+),
+
+final as (
+
+    select
+        transaction_id,
+        customer_id,
+        product_id,
+        category,
+        price,
+        quantity,
+        coalesce(payment_method, 'unknown') as payment_method,
+        cast(price * quantity as decimal(18, 2)) as total_amount,
+        transaction_at,
+        cast(transaction_at as date) as transaction_date,
+        cast(hour(transaction_at) as integer) as hour,
+        -- The lab's pandas dayofweek: Monday = 0 ... Sunday = 6.
+        cast(isodow(transaction_at) - 1 as integer) as day_of_week,
+        partition_date,
+    from kept
+
+)
+
+select * from final

@@ -1,0 +1,65 @@
+{{
+  config(
+    pre_hook = "{{ replace_scope('partition_date') }}",
+  )
+}}
+-- depends_on: {{ source('raw', 'transactions') }}
+
+with
+
+source as (
+
+    select * from {{ read_raw_partitions() }}
+
+),
+
+numbered as (
+
+    -- DuckDB keeps insertion order for a CSV scan, so a row number over the scan is file order.
+    select
+        *,
+        row_number() over () as scan_position,
+    from source
+
+),
+
+typed as (
+
+    select
+        cast(regexp_extract(filename, '([0-9]{4}-[0-9]{2}-[0-9]{2})/[^/]+$', 1) as date) as partition_date,
+        filename as source_file,
+        cast(scan_position - min(scan_position) over (partition by filename) + 2 as bigint) as source_line,
+        nullif(trim(transaction_id), '') as transaction_id,
+        nullif(trim(customer_id), '') as customer_id,
+        nullif(trim(product_id), '') as product_id,
+        nullif(trim(category), '') as category,
+        try_cast(trim(price) as decimal(18, 2)) as price,
+        try_cast(trim(quantity) as integer) as quantity,
+        nullif(trim(payment_method), '') as payment_method,
+        cast(try_cast(trim("timestamp") as timestamptz) at time zone 'UTC' as timestamp) as transaction_at,
+        price as price_text,
+        quantity as quantity_text,
+        "timestamp" as timestamp_text,
+    from numbered
+
+),
+
+final as (
+
+    select
+        *,
+        case
+            when transaction_id is null then 'missing transaction_id'
+            when customer_id is null then 'missing customer_id'
+            when product_id is null then 'missing product_id'
+            when price is null then 'unparseable price: ' || coalesce(price_text, '<empty>')
+            when quantity is null then 'unparseable quantity: ' || coalesce(quantity_text, '<empty>')
+            when transaction_at is null then 'unparseable timestamp: ' || coalesce(timestamp_text, '<empty>')
+            when cast(transaction_at as date) <> partition_date
+                then 'timestamp outside partition date: ' || timestamp_text
+        end as parse_error,
+    from typed
+
+)
+
+select * from final

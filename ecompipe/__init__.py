@@ -1,0 +1,1 @@
+"""Shared code for the e-commerce partitioned pipeline (paths, dates, generator, exports, summaries)."""

@@ -1,0 +1,67 @@
+"""The DAG's small run-time helpers: make sure a date's raw partition is there, and report on a date."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+from ecompipe.dates import parse_date
+from ecompipe.generator import generate_partition
+from ecompipe.settings import raw_dir, raw_partition_path
+
+log = logging.getLogger(__name__)
+
+
+class MissingPartitionError(FileNotFoundError):
+    """The raw partition of a date is not there and this run may not generate it."""
+
+
+def demo_mode_enabled(override: object = None) -> bool:
+    """Demo mode (generate missing partitions) from a DAG param, else ``PIPELINE_MODE=demo``."""
+    if override is not None and override != "":
+        return str(override).lower() in ("1", "true", "yes", "on")
+    return os.environ.get("PIPELINE_MODE", "production").lower() == "demo"
+
+
+def ensure_raw_partition(run_date: str, generate_if_missing: bool, rows: int = 1000) -> dict[str, object]:
+    """Check that the date's raw partition exists; in demo mode generate it when it does not."""
+    day = parse_date(run_date, "run_date").isoformat()
+    path = raw_partition_path(day)
+    if path.exists():
+        log.info("Raw partition for %s is present: %s (%d bytes)", day, path, path.stat().st_size)
+        return {"run_date": day, "path": str(path), "generated": False}
+    if not generate_if_missing:
+        raise MissingPartitionError(
+            f"Raw partition for {day} not found: {path}. Deliver the file, or run in demo mode "
+            f"(PIPELINE_MODE=demo, or trigger with param generate_if_missing=true) to generate it."
+        )
+    result = generate_partition(day, raw_dir(), rows=rows)
+    log.info("Demo mode: generated %s rows for %s at %s", result["num_transactions"], day, path)
+    return {"run_date": day, "path": str(path), "generated": True}
+
+
+def report_date(run_date: str) -> dict[str, object]:
+    """Log and return the date's row accounting and customer numbers.
+
+    The query runs in a child process: a task process that ran dbt in-process (Cosmos's dbtRunner,
+    or ``airflow dags test``) still holds the file open with dbt's settings, and DuckDB refuses a
+    second, differently configured connection to the same file from one process.
+    """
+    day = parse_date(run_date, "run_date").isoformat()
+    completed = subprocess.run(
+        [sys.executable, "-m", "ecompipe.warehouse", "summary", day, day],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"Summary query for {day} failed: {completed.stderr.strip()}")
+    rows = json.loads(completed.stdout)
+    if not rows:
+        raise RuntimeError(f"No rows for {day} in the warehouse after the dbt build: check the dbt task logs.")
+    summary = rows[0]
+    log.info("Summary for %s: %s", day, summary)
+    return summary
