@@ -19,7 +19,7 @@ def _scope_dates(dbt, session):
         return [(first + datetime.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
     # Full refresh: every partition that was staged, including days with no valid row.
     staged = dbt.ref("stg_raw__transactions")
-    rows = staged.aggregate("distinct partition_date").fetchall()
+    rows = staged.project("partition_date").distinct().fetchall()
     return sorted(row[0].isoformat() for row in rows)
 
 

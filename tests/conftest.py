@@ -1,0 +1,67 @@
+"""Shared fixtures: every test gets its own data dir and warehouse through the two env vars."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ecompipe.generator import generate_partition
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT = REPO_ROOT / "dbt_project"
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Pipeline:
+    """A private pipeline sandbox: data dir, warehouse and a dbt runner bound to them."""
+
+    data_dir: Path
+    work_dir: Path
+    warehouse_name: str = "warehouse.duckdb"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data_dir / self.warehouse_name
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"PIPELINE_DATA_DIR": str(self.data_dir), "DUCKDB_PATH": str(self.warehouse), "DO_NOT_TRACK": "1"})
+        return env
+
+    def generate(self, *dates: str, rows: int = 1000, seed: int = 42, force: bool = False) -> None:
+        for day in dates:
+            generate_partition(day, self.raw_dir, rows=rows, seed=seed, force=force)
+
+    def dbt(self, *args: str, variables: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        command = [str(VENV_BIN / "dbt"), *args, "--target-path", str(self.work_dir / "target"),
+                   "--log-path", str(self.work_dir / "logs")]
+        if variables is not None:
+            command += ["--vars", json.dumps(variables)]
+        completed = subprocess.run(command, cwd=DBT_PROJECT, env=self.env(), capture_output=True, text=True)
+        if check and completed.returncode != 0:
+            raise AssertionError(f"dbt {' '.join(args)} failed:\n{completed.stdout[-4000:]}\n{completed.stderr[-2000:]}")
+        return completed
+
+    def build(self, run_date: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.dbt("build", variables={"run_date": run_date}, check=check)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DUCKDB_PATH", str(data_dir / "warehouse.duckdb"))
+    yield Pipeline(data_dir=data_dir, work_dir=tmp_path / "work")
