@@ -81,6 +81,7 @@ with DAG(
             dbt_project_path=DBT_PROJECT_DIR,
             manifest_path=DBT_PROJECT_DIR / "target" / "manifest.json",
             install_dbt_deps=False,
+            env_vars=pipeline_env(),
         ),
         profile_config=ProfileConfig(
             profile_name="ecommerce",
@@ -95,10 +96,8 @@ with DAG(
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
         operator_args={
             "vars": {"run_date": RUN_DATE},
-            "env": pipeline_env(),
             "append_env": True,
             "pool": WAREHOUSE_POOL,
-            "install_deps": False,
         },
     )
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,16 @@ import pytest
 from ecompipe.generator import generate_partition
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Airflow reads its settings when first imported: point it at a throwaway home before any test does.
+_AIRFLOW_TEST_HOME = Path(tempfile.mkdtemp(prefix="airflow_test_home_"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_TEST_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
+os.environ["DO_NOT_TRACK"] = "1"
+for _inherited in ("PIPELINE_DATA_DIR", "DUCKDB_PATH", "PIPELINE_MODE", "PIPELINE_SCHEDULE_END_DATE"):
+    os.environ.pop(_inherited, None)
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 VENV_BIN = Path(sys.executable).parent
 
