@@ -90,7 +90,9 @@ with DAG(
         ),
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.LOCAL,
-            invocation_mode=InvocationMode.DBT_RUNNER,
+            # A dbt subprocess per task: dbt-duckdb keeps the file open in-process after a dbtRunner call,
+            # which would lock out the next task when tasks share a process (`airflow dags test`).
+            invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=Path(sys.executable).parent / "dbt",
         ),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),

@@ -368,6 +368,16 @@ def backfill(start: str, end: str, max_active_runs: int = 3, reprocess: str = "n
     api = client()
     # Backfill runs of a paused DAG are never queued.
     api.patch(f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+    open_backfills = [
+        item
+        for item in api.get(f"/api/v2/backfills?dag_id={DAG_ID}&limit=100")["backfills"]  # type: ignore[index]
+        if item.get("completed_at") is None
+    ]
+    if open_backfills:
+        raise RuntimeError(
+            f"Backfill {open_backfills[0]['id']} of {DAG_ID} is still running (Airflow allows one at a time): "
+            f"wait for it, or cancel it in the UI ({api_url()}, Browse > Backfills)."
+        )
     created = api.post(
         "/api/v2/backfills",
         {
@@ -412,9 +422,8 @@ def follow_backfill(api: ApiClient, backfill_id: int, start: str, end: str, want
             )
             last_counts, last_print = counts, elapsed
         finished = info.get("completed_at") is not None  # type: ignore[union-attr]
-        if (finished or len(done) == len(wanted)) and all(
-            run["state"] in ("success", "failed") for run in runs.values()
-        ):
+        # Wait for Airflow to close the backfill too: only one backfill per DAG may be open.
+        if finished and all(run["state"] in ("success", "failed") for run in runs.values()):
             break
         if elapsed > timeout:
             print(f"Gave up waiting after {_format_seconds(elapsed)}; the backfill goes on in Airflow.")

@@ -55,14 +55,24 @@ class Pipeline:
         for day in dates:
             generate_partition(day, self.raw_dir, rows=rows, seed=seed, force=force)
 
-    def dbt(self, *args: str, variables: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        command = [str(VENV_BIN / "dbt"), *args, "--target-path", str(self.work_dir / "target"),
-                   "--log-path", str(self.work_dir / "logs")]
+    def dbt(
+        self, *args: str, variables: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
+        command = [
+            str(VENV_BIN / "dbt"),
+            *args,
+            "--target-path",
+            str(self.work_dir / "target"),
+            "--log-path",
+            str(self.work_dir / "logs"),
+        ]
         if variables is not None:
             command += ["--vars", json.dumps(variables)]
         completed = subprocess.run(command, cwd=DBT_PROJECT, env=self.env(), capture_output=True, text=True)
         if check and completed.returncode != 0:
-            raise AssertionError(f"dbt {' '.join(args)} failed:\n{completed.stdout[-4000:]}\n{completed.stderr[-2000:]}")
+            raise AssertionError(
+                f"dbt {' '.join(args)} failed:\n{completed.stdout[-4000:]}\n{completed.stderr[-2000:]}"
+            )
         return completed
 
     def build(self, run_date: str, check: bool = True) -> subprocess.CompletedProcess:

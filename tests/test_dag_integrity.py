@@ -104,9 +104,13 @@ def test_run_date_comes_from_the_data_interval(dag) -> None:
     dbt_task = next(t for t in dag.tasks if t.task_id.startswith("dbt.stg_raw__transactions"))
     template = dbt_task.vars["run_date"]
     env = dag.get_template_env()
-    rendered = env.from_string(template).render(params={"run_date": None}, data_interval_start=first.data_interval.start)
+    rendered = env.from_string(template).render(
+        params={"run_date": None}, data_interval_start=first.data_interval.start
+    )
     assert rendered == "2024-01-15"
-    override = env.from_string(template).render(params={"run_date": "2024-03-01"}, data_interval_start=first.data_interval.start)
+    override = env.from_string(template).render(
+        params={"run_date": "2024-03-01"}, data_interval_start=first.data_interval.start
+    )
     assert override == "2024-03-01"
     ingest = dag.get_task("ingest_raw_partition")
     assert list(ingest.op_args) == [template], "ingestion and dbt must process the same date"

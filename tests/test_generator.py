@@ -94,9 +94,21 @@ def test_invalid_date_is_refused(tmp_path: Path) -> None:
 
 def test_cli_range_shows_progress_and_summary(tmp_path: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "generate_ecommerce_data.py"), "--start-date", "2024-01-01",
-         "--end-date", "2024-01-03", "--rows", "150", "--output-dir", str(tmp_path)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "generate_ecommerce_data.py"),
+            "--start-date",
+            "2024-01-01",
+            "--end-date",
+            "2024-01-03",
+            "--rows",
+            "150",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "[1/3] 2024-01-01: 150 rows" in completed.stdout
     assert "[3/3] 2024-01-03" in completed.stdout
@@ -106,9 +118,18 @@ def test_cli_range_shows_progress_and_summary(tmp_path: Path) -> None:
 
 def test_cli_rejects_bad_range(tmp_path: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "generate_ecommerce_data.py"), "--start-date", "2024-01-05",
-         "--end-date", "2024-01-01", "--output-dir", str(tmp_path)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "generate_ecommerce_data.py"),
+            "--start-date",
+            "2024-01-05",
+            "--end-date",
+            "2024-01-01",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert completed.returncode == 2 and "before start date" in completed.stderr
 

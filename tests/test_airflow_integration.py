@@ -1,0 +1,176 @@
+"""Real Airflow: `airflow dags test` for one date, and a real scheduler driven through the Makefile.
+
+The scheduler test is the one that can see concurrency problems (`dags test` runs tasks one at a time):
+a backfill with two active runs must give exactly what running the dates one by one gives.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ecompipe import airflow_local
+from ecompipe.warehouse import fingerprints
+from tests.conftest import REPO_ROOT, Pipeline
+
+pytestmark = pytest.mark.airflow
+DAG_ID = "end_to_end_data_pipeline"
+DATES = ["2024-01-01", "2024-01-02", "2024-01-03"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _dates(warehouse: Path, table: str = "fct_transactions") -> list[str]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return [str(row[0]) for row in con.sql(f"select distinct partition_date from {table} order by 1").fetchall()]
+
+
+def _exports(data_dir: Path) -> dict[str, bytes]:
+    files = sorted([*data_dir.glob("processed/*/*.parquet"), *data_dir.glob("features/daily/*/*.parquet")])
+    return {str(path.relative_to(data_dir)): path.read_bytes() for path in files}
+
+
+def test_dags_test_processes_the_day_before_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run at 2024-01-03 02:00 (interval 01-02 02:00 .. 01-03 02:00) processes partition 2024-01-02."""
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow_home"))
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DUCKDB_PATH", str(data_dir / "warehouse.duckdb"))
+    monkeypatch.setenv("PIPELINE_MODE", "demo")  # the ingestion task generates the missing partition
+    monkeypatch.setenv("PIPELINE_RETRY_DELAY_SECONDS", "1")
+    env = airflow_local.airflow_env()
+    airflow = str(Path(os.sys.executable).parent / "airflow")
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    completed = subprocess.run(
+        [airflow, "dags", "test", DAG_ID, "2024-01-03T02:00:00+00:00"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-3000:]
+    assert (data_dir / "raw" / "2024-01-02" / "transactions.csv").exists()
+    assert not (data_dir / "raw" / "2024-01-03").exists()
+    assert _dates(data_dir / "warehouse.duckdb") == ["2024-01-02"]
+    assert (data_dir / "features/daily/date=2024-01-02/features.parquet").exists()
+
+
+@pytest.fixture(scope="module")
+def scheduler_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    root = tmp_path_factory.mktemp("scheduler")
+    data_dir = root / "data"
+    env = dict(os.environ)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(root / "airflow_home"),
+            "PIPELINE_DATA_DIR": str(data_dir),
+            "DUCKDB_PATH": str(data_dir / "warehouse.duckdb"),
+            "PIPELINE_MODE": "production",
+            "PIPELINE_SCHEDULE_END_DATE": "2024-01-05",
+            "PIPELINE_RETRY_DELAY_SECONDS": "2",
+            "AIRFLOW_API_PORT": str(_free_port()),
+            "AIRFLOW_WORKER_LOG_PORT": str(_free_port()),
+            "AIRFLOW_TRIGGER_LOG_PORT": str(_free_port()),
+        }
+    )
+    Pipeline(data_dir=data_dir, work_dir=root / "work").generate(*DATES, rows=300)
+    yield env
+    subprocess.run(["make", "-s", "airflow-stop"], cwd=REPO_ROOT, env=env, capture_output=True, timeout=120)
+
+
+def _make(env: dict[str, str], *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "-s", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _groups(env: dict[str, str]) -> list[int]:
+    run_dir = Path(env["AIRFLOW_HOME"]) / "run"
+    return [int(p.read_text()) for p in run_dir.glob("*.pid")]
+
+
+def _live_members(pgid: int) -> list[int]:
+    """Processes of a process group that are still running (zombies, already dead, are not counted)."""
+    members = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(proc.name))
+    return members
+
+
+def test_real_scheduler_backfill_rerun_full_refresh_and_stop(scheduler_env: dict[str, str], tmp_path: Path) -> None:
+    env = scheduler_env
+    data_dir = Path(env["PIPELINE_DATA_DIR"])
+    warehouse = Path(env["DUCKDB_PATH"])
+
+    started = _make(env, "airflow")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert f"Airflow UI: http://127.0.0.1:{env['AIRFLOW_API_PORT']}" in started.stdout
+    assert "login: admin / " in started.stdout
+    groups = _groups(env)
+    assert len(groups) == 4 and all(_live_members(pgid) for pgid in groups)
+
+    # Backfill three dates with two active runs: no task may fail on the DuckDB lock.
+    backfill = _make(env, "backfill", "START=2024-01-01", "END=2024-01-03", "MAX_ACTIVE_RUNS=2")
+    assert backfill.returncode == 0, backfill.stdout + backfill.stderr
+    assert "3/3 dates done, 0 failed" in backfill.stdout
+    assert _dates(warehouse) == DATES
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        dupes = con.sql("select count(*) - count(distinct transaction_id) from fct_transactions").fetchone()[0]
+    assert dupes == 0
+
+    # Per-date results equal running the dates one by one (same raw files, another warehouse).
+    sequential = Pipeline(data_dir=data_dir, work_dir=tmp_path / "seq", warehouse_name="sequential.duckdb")
+    exports_after_backfill = _exports(data_dir)
+    for day in DATES:
+        sequential.build(day)
+    incremental = fingerprints(warehouse)
+    assert fingerprints(sequential.warehouse) == incremental
+    assert _exports(data_dir) == exports_after_backfill
+
+    # Clear-and-rerun one date: nothing changes.
+    rerun = _make(env, "rerun", "DATE=2024-01-02")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "1/1 dates done, 0 failed" in rerun.stdout
+    assert fingerprints(warehouse) == incremental
+    assert _exports(data_dir) == exports_after_backfill
+
+    # A date without its partition fails, and the backfill says which and where the logs are.
+    failing = _make(env, "backfill", "START=2024-01-05", "END=2024-01-05")
+    assert failing.returncode != 0
+    assert "FAILED 2024-01-05" in failing.stdout and "logs in" in failing.stdout
+    assert _dates(warehouse) == DATES
+
+    # Full refresh from every raw partition equals the union of the daily runs.
+    refresh = _make(env, "full-refresh")
+    assert refresh.returncode == 0, refresh.stdout + refresh.stderr
+    assert fingerprints(warehouse) == incremental
+    assert _exports(data_dir) == exports_after_backfill
+
+    stopped = _make(env, "airflow-stop", timeout=120)
+    assert stopped.returncode == 0 and "Airflow stopped (4 component(s))" in stopped.stdout
+    assert not [pid for pgid in groups for pid in _live_members(pgid)], "an Airflow process survived the stop"
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", int(env["AIRFLOW_API_PORT"])))  # the api-server's port is free again
+
+
+def test_stop_when_nothing_runs_is_harmless(tmp_path: Path) -> None:
+    env = dict(os.environ, AIRFLOW_HOME=str(tmp_path / "nothing_here"))
+    stopped = _make(env, "airflow-stop", timeout=60)
+    assert stopped.returncode == 0 and "Airflow was not running" in stopped.stdout
