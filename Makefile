@@ -25,11 +25,14 @@ DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/te
 	dbt_project/dbt_project.yml dbt_project/profiles.yml
 MANIFEST := dbt_project/target/manifest.json
 
+# Feature areas keep their targets in mk/*.mk (docs, dashboard, sql shell, benchmarks, ...).
+-include mk/*.mk
+
 .PHONY: help install manifest generate demo test test-fast lint airflow airflow-stop airflow-status \
 	backfill rerun full-refresh summary clean distclean
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -h -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-15s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON_BOOTSTRAP) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON_BOOTSTRAP) not found; set PYTHON_BOOTSTRAP=...)"; exit 1; }

@@ -44,24 +44,24 @@ def ensure_raw_partition(run_date: str, generate_if_missing: bool, rows: int = 1
 
 
 def report_date(run_date: str) -> dict[str, object]:
-    """Log and return the date's row accounting and customer numbers.
+    """Write the date's data-quality report and log its row accounting; fail if the date is not loaded.
 
-    The query runs in a child process: a task process that ran dbt in-process (Cosmos's dbtRunner,
-    or ``airflow dags test``) still holds the file open with dbt's settings, and DuckDB refuses a
-    second, differently configured connection to the same file from one process.
+    The queries run in a child process: a task process that ran dbt in-process (``airflow dags
+    test``) may still hold the file open with dbt's settings, and DuckDB refuses a second, differently
+    configured connection to the same file from one process.
     """
     day = parse_date(run_date, "run_date").isoformat()
     completed = subprocess.run(
-        [sys.executable, "-m", "ecompipe.warehouse", "summary", day, day],
+        [sys.executable, "-m", "ecompipe.quality", day],
         capture_output=True,
         text=True,
         check=False,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"Summary query for {day} failed: {completed.stderr.strip()}")
-    rows = json.loads(completed.stdout)
-    if not rows:
+        raise RuntimeError(f"Report for {day} failed: {completed.stderr.strip()[-2000:]}")
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    if not result["summary"]:
         raise RuntimeError(f"No rows for {day} in the warehouse after the dbt build: check the dbt task logs.")
-    summary = rows[0]
-    log.info("Summary for %s: %s", day, summary)
-    return summary
+    log.info("Summary for %s: %s", day, result["summary"])
+    log.info("Data-quality report (%s): %s", result["quality_status"], result["quality_report"])
+    return result

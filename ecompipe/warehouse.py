@@ -9,7 +9,14 @@ import duckdb
 from ecompipe.settings import duckdb_path
 
 MART_TABLES = ("fct_transactions", "agg_customer_daily", "fct_transaction_features")
-MODEL_TABLES = ("stg_raw__transactions", "int_transactions__classified", *MART_TABLES)
+MODEL_TABLES = (
+    "stg_raw__partitions",
+    "stg_raw__transactions",
+    "stg_raw__rejects",
+    "int_transactions__classified",
+    "int_partitions__row_accounting",
+    *MART_TABLES,
+)
 
 
 def connect_read_only(path: Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -37,14 +44,14 @@ SUMMARY_SQL = """
 with raw as (
     select
         partition_date,
-        count(*) as raw_rows,
-        count(*) filter (row_status = 'kept') as kept_rows,
-        count(*) filter (row_status = 'duplicate') as duplicate_rows,
-        count(*) filter (row_status in ('negative_price', 'price_above_max', 'non_positive_quantity')) as invalid_rows,
-        count(*) filter (row_status = 'quarantined') as quarantined_rows,
-    from int_transactions__classified
+        raw_rows,
+        kept_rows,
+        duplicate_rows,
+        negative_price_rows + price_above_max_rows + non_positive_quantity_rows as invalid_rows,
+        quarantined_rows,
+        rejected_rows,
+    from int_partitions__row_accounting
     where partition_date between $start and $end
-    group by partition_date
 ),
 customers as (
     select transaction_date as partition_date, count(*) as customers, sum(total_spent) as revenue
@@ -97,7 +104,7 @@ def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 def daily_summary(start: str, end: str, path: Path | None = None) -> list[dict[str, object]]:
     """Per partition date in [start, end]: row accounting, customers, revenue and dbt test outcomes."""
     with connect_read_only(path) as con:
-        if not _has_table(con, "int_transactions__classified"):
+        if not _has_table(con, "int_partitions__row_accounting"):
             return []
         results = "main.dbt_test_results" if _has_table(con, "dbt_test_results") else EMPTY_TEST_RESULTS
         cursor = con.execute(SUMMARY_SQL.format(test_results=results), {"start": start, "end": end})

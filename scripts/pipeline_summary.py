@@ -15,7 +15,7 @@ from ecompipe.dates import InvalidDateError, date_range  # noqa: E402
 from ecompipe.settings import duckdb_path, features_dir, logs_dir, processed_dir, raw_dir  # noqa: E402
 from ecompipe.warehouse import daily_summary  # noqa: E402
 
-HEADER = ("date", "raw rows", "kept", "dupes", "invalid", "quarant.", "customers", "revenue", "dbt tests")
+HEADER = ("date", "raw rows", "kept", "dupes", "invalid", "quarant.", "rejected", "customers", "revenue", "dbt tests")
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['duplicate_rows']:,}",
                 f"{row['invalid_rows']:,}",
                 f"{row['quarantined_rows']:,}",
+                f"{row['rejected_rows']:,}",
                 f"{row['customers']:,}",
                 f"{row['revenue']:,.2f}",
                 tests,

@@ -16,7 +16,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DAGS_DIR = REPO_ROOT / "dags"
 DAG_ID = "end_to_end_data_pipeline"
 DBT_MODELS = (
+    "stg_raw__partitions",
     "stg_raw__transactions",
+    "stg_raw__rejects",
+    "int_partitions__row_accounting",
+    "dq_daily",
     "int_transactions__classified",
     "fct_transactions",
     "agg_customer_daily",

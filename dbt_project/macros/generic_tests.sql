@@ -41,3 +41,12 @@
         {%- if min_value is not none %} or count(*) < {{ min_value }}{% endif %}
         {%- if max_value is not none %} or count(*) > {{ max_value }}{% endif %}
 {% endtest %}
+
+{% test share_in_basis_points(model, column_name) %}
+    {#- Returns a share column (0..1) in basis points (1 bp = 0.01 %), one row per group. dbt counts
+        failures as an integer, so pair it with config
+        fail_calc: "coalesce(max(basis_points), 0)" and warn_if / error_if in basis points
+        (">200" = above 2 %). -#}
+    select *, cast(ceil(10000 * {{ column_name }}) as bigint) as basis_points
+    from {{ model }}
+{% endtest %}

@@ -1,14 +1,33 @@
 {#-
-  Table expression reading the raw CSV partitions of the run scope.
+  Reading the raw CSV partitions of the run scope, robustly.
 
-  The source `raw.transactions` describes every partition (a glob). A model reads only the files
-  of its scope, listed explicitly: a glob with union_by_name sniffs every file on disk, so one bad
-  file of another day would break every run. Everything is read as VARCHAR and typed in staging
-  with try_cast, so a malformed value quarantines its row instead of failing the whole day.
-  Columns are matched by header name (union_by_name): reordered or extra columns are tolerated.
+  The source `raw.transactions` describes every partition (a glob). A model reads only the files of
+  its scope, listed explicitly: a glob sniffs every file on disk, so one bad file of another day would
+  break every run. Each file is read on its own with explicit VARCHAR columns taken from its own
+  header, so that:
+    * reordered columns are matched by name, extra columns are tolerated (and reported);
+    * a missing required column fails the date before anything is changed, naming file and columns;
+    * malformed lines (wrong field count, bad encoding) go to DuckDB's reject tables instead of
+      failing the day (see persist_raw_rejects), and bad values are typed with try_cast in staging.
 -#}
+
+{% macro required_raw_columns() -%}
+    {%- do return(['transaction_id', 'customer_id', 'product_id', 'price', 'quantity', 'timestamp']) -%}
+{%- endmacro %}
+
+{% macro optional_raw_columns() -%}
+    {%- do return(['category', 'payment_method']) -%}
+{%- endmacro %}
+
 {% macro raw_root() -%}
     {{- (env_var('PIPELINE_DATA_DIR', '../data') ~ '/raw') | replace("'", "''") -}}
+{%- endmacro %}
+
+{% macro _line_reader(path) -%}
+    {#- Every line of a file as one VARCHAR (a delimiter that never occurs, no quoting). Decoded as
+        latin-1, which accepts any byte, so that lines with invalid UTF-8 are counted too. -#}
+    read_csv('{{ path }}', columns = {'line': 'VARCHAR'}, header = false, delim = '\x1f', quote = '',
+             escape = '', auto_detect = false, ignore_errors = true, strict_mode = false, encoding = 'latin-1')
 {%- endmacro %}
 
 {% macro raw_partition_files() -%}
@@ -51,25 +70,145 @@
     {%- do return(files) -%}
 {%- endmacro %}
 
-{% macro read_raw_partitions() -%}
+{% macro raw_file_layouts() -%}
+    {#- For each scope file: its header's columns (in file order), extras, and the required check. -#}
     {%- set files = raw_partition_files() -%}
-    {%- if files | length == 0 -%}
-        {#- Parsing, or a full refresh with no partition at all: an empty, correctly shaped set. -#}
-        (select
-            null::varchar as transaction_id, null::varchar as customer_id, null::varchar as product_id,
-            null::varchar as category, null::varchar as price, null::varchar as quantity,
-            null::varchar as payment_method, null::varchar as "timestamp", null::varchar as filename
-        where false)
+    {%- set layouts = [] -%}
+    {%- if not files -%}{%- do return(layouts) -%}{%- endif -%}
+    {%- set parts = [] -%}
+    {%- for day, path in files -%}
+        {#- The first line (header) and the count of non-blank lines, without parsing fields. -#}
+        {%- do parts.append("select " ~ loop.index0 ~ " as position, (select line from " ~ _line_reader(path)
+            ~ " limit 1) as header, (select count(*) from " ~ _line_reader(path)
+            ~ " where trim(line, chr(13) || ' ') <> '') as lines") -%}
+    {%- endfor -%}
+    {%- set headers = {} -%}
+    {%- set line_counts = {} -%}
+    {%- for row in run_query(parts | join(' union all ')).rows -%}
+        {%- do headers.update({row[0]: row[1]}) -%}
+        {%- do line_counts.update({row[0]: row[2]}) -%}
+    {%- endfor -%}
+    {%- set problems = [] -%}
+    {%- for day, path in files -%}
+        {%- set header = headers.get(loop.index0) -%}
+        {%- if header is none or header | trim == '' -%}
+            {%- do problems.append(day ~ ": " ~ path ~ " is empty (no header line)") -%}
+        {%- else -%}
+            {%- set columns = [] -%}
+            {%- set extra = [] -%}
+            {%- for raw_name in header.rstrip('\r').split(',') -%}
+                {%- set name = raw_name | trim | replace('"', '') | lower -%}
+                {%- if not modules.re.fullmatch('[a-z_][a-z0-9_]{0,62}', name) or name in columns -%}
+                    {#- Never interpolate a strange header into SQL: give it a positional name. -#}
+                    {%- set name = 'unnamed_column_' ~ loop.index -%}
+                {%- endif -%}
+                {%- do columns.append(name) -%}
+                {%- if name not in required_raw_columns() and name not in optional_raw_columns() -%}
+                    {%- do extra.append(name) -%}
+                {%- endif -%}
+            {%- endfor -%}
+            {%- set missing = [] -%}
+            {%- for name in required_raw_columns() if name not in columns -%}{%- do missing.append(name) -%}{%- endfor -%}
+            {%- if missing -%}
+                {%- do problems.append(day ~ ": " ~ path ~ " is missing required column(s) " ~ missing | join(', ')
+                    ~ " (header: " ~ header | trim ~ ")") -%}
+            {%- endif -%}
+            {%- set data_lines = [line_counts.get(loop.index0, 0) - 1, 0] | max -%}
+            {%- if data_lines < var('min_raw_rows', 100) -%}
+                {%- do problems.append(day ~ ": " ~ path ~ " has " ~ data_lines ~ " data row(s), at least "
+                    ~ var('min_raw_rows', 100) ~ " expected (var min_raw_rows)") -%}
+            {%- endif -%}
+            {%- if extra -%}
+                {%- do log("Raw partition " ~ day ~ " has extra column(s) " ~ extra | join(', ') ~ ": ignored", info=true) -%}
+            {%- endif -%}
+            {%- do layouts.append({"day": day, "path": path, "columns": columns, "extra": extra,
+                                   "data_lines": data_lines}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if problems -%}
+        {{ exceptions.raise_compiler_error(
+            "Refusing to load: " ~ problems | join('; ') ~ ". Nothing was changed. Fix or re-deliver the file, then rerun the date.") }}
+    {%- endif -%}
+    {%- do return(layouts) -%}
+{%- endmacro %}
+
+{% macro _empty_raw_relation() -%}
+    (select
+        null::date as partition_date, null::varchar as source_file, null::bigint as source_row_number,
+        null::varchar as transaction_id, null::varchar as customer_id, null::varchar as product_id,
+        null::varchar as category, null::varchar as price, null::varchar as quantity,
+        null::varchar as payment_method, null::varchar as "timestamp"
+    where false)
+{%- endmacro %}
+
+{% macro read_raw_partitions() -%}
+    {#- One relation of every parsed data row of the scope's files, canonical columns, file order. -#}
+    {%- set layouts = raw_file_layouts() -%}
+    {%- if not layouts -%}
+        {{ _empty_raw_relation() }}
     {%- else -%}
-        {%- set paths = [] -%}
-        {%- for day, path in files -%}{%- do paths.append("'" ~ path ~ "'") -%}{%- endfor -%}
-        read_csv(
-            [{{ paths | join(', ') }}],
-            header = true,
-            all_varchar = true,
-            union_by_name = true,
-            filename = true,
-            auto_detect = true
+        (
+        {%- for layout in layouts %}
+            {%- set column_types = [] -%}
+            {%- for name in layout.columns -%}{%- do column_types.append("'" ~ name ~ "': 'VARCHAR'") -%}{%- endfor %}
+            {{ 'union all' if not loop.first }}
+            select
+                date '{{ layout.day }}' as partition_date,
+                '{{ layout.path }}' as source_file,
+                -- DuckDB keeps a CSV scan's order: the row number is the file order of parsed rows.
+                row_number() over () as source_row_number,
+                {%- for name in required_raw_columns() + optional_raw_columns() %}
+                {{ '"' ~ name ~ '"' if name in layout.columns else 'null::varchar' }} as "{{ name }}",
+                {%- endfor %}
+            from read_csv('{{ layout.path }}', columns = { {{- column_types | join(', ') -}} }, header = true,
+                          delim = ',', quote = '"', escape = '"', auto_detect = false,
+                          store_rejects = true, rejects_table = 'raw_reject_errors', rejects_scan = 'raw_reject_scans',
+                          rejects_limit = 0)
+        {%- endfor %}
         )
     {%- endif -%}
+{%- endmacro %}
+
+{% macro raw_line_counts() -%}
+    {#- Per scope file: header and non-blank data lines (counted by raw_file_layouts, no field parsing). -#}
+    {%- set layouts = raw_file_layouts() -%}
+    {%- if not layouts -%}
+        (select null::date as partition_date, null::varchar as source_file, null::varchar as header_line,
+                null::varchar as extra_columns, null::bigint as data_lines where false)
+    {%- else -%}
+        (values
+        {%- for layout in layouts %}
+            {{ ',' if not loop.first }}(date '{{ layout.day }}', '{{ layout.path }}', '{{ layout.columns | join(",") }}',
+             '{{ layout.extra | join(",") }}', {{ layout.data_lines }}::bigint)
+        {%- endfor %}
+        ) as file_lines (partition_date, source_file, header_line, extra_columns, data_lines)
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro reset_raw_rejects() -%}
+    drop table if exists temp.main.raw_reject_errors;
+    drop table if exists temp.main.raw_reject_scans
+{%- endmacro %}
+
+{% macro persist_raw_rejects() -%}
+    {#- Post-hook of staging: copy this read's rejected lines from DuckDB's session tables into the
+        reject log, replacing the scope's dates (same transaction as the staging insert). -#}
+    create table if not exists main.raw_reject_log (
+        partition_date date, source_file varchar, line bigint, column_name varchar,
+        error_type varchar, error_message varchar, csv_line varchar
+    );
+    delete from main.raw_reject_log where {{ scope_filter_for_tests('partition_date') }};
+    {%- if execute and raw_partition_files() %}
+    insert into main.raw_reject_log
+    select
+        cast(regexp_extract(scans.file_path, '([0-9]{4}-[0-9]{2}-[0-9]{2})/[^/]+$', 1) as date),
+        scans.file_path,
+        errors.line,
+        errors.column_name,
+        cast(errors.error_type as varchar),
+        errors.error_message,
+        errors.csv_line,
+    from temp.main.raw_reject_errors as errors
+    join temp.main.raw_reject_scans as scans using (scan_id, file_id)
+    {%- endif %}
 {%- endmacro %}

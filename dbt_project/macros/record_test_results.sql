@@ -44,6 +44,14 @@
                   and scope_end is not distinct from {{ end_sql }}
                   and test_name in ({{ names | join(', ') }})
             {%- endcall -%}
+            {%- set known = [] -%}
+            {%- for node in graph.nodes.values() if node.resource_type == 'test' -%}
+                {%- do known.append(_sql_text(node.name)) -%}
+            {%- endfor -%}
+            {%- call statement('forget_removed_tests') -%}
+                -- Results of tests that no longer exist in the project would haunt the reports.
+                delete from main.dbt_test_results where test_name not in ({{ known | join(', ') }})
+            {%- endcall -%}
             {%- call statement('record_test_results') -%}
                 insert into main.dbt_test_results
                     (scope_start, scope_end, test_name, model_name, severity, status, failures, message, invocation_id)

@@ -78,7 +78,16 @@
             {%- do log("Run scope: " ~ scope.start ~ " to " ~ scope.end, info=true) -%}
         {%- endif -%}
     {%- endif -%}
-    select 1
+    {#- Tables written by hooks exist before any model reads them. -#}
+    create table if not exists main.dbt_test_results (
+        scope_start date, scope_end date, test_name varchar, model_name varchar, severity varchar,
+        status varchar, failures bigint, message varchar, invocation_id varchar,
+        recorded_at timestamp default current_timestamp
+    );
+    create table if not exists main.raw_reject_log (
+        partition_date date, source_file varchar, line bigint, column_name varchar,
+        error_type varchar, error_message varchar, csv_line varchar
+    )
 {%- endmacro %}
 
 {% macro scope_filter(column) -%}

@@ -20,7 +20,7 @@ ranked as (
         -- Keep the first occurrence in file order (the lab's drop_duplicates(keep='first')).
         row_number() over (
             partition by partition_date, transaction_id
-            order by source_line
+            order by source_row_number
         ) as occurrence,
     from staged
 

@@ -4,6 +4,8 @@
   )
 }}
 
+-- depends_on: {{ ref('int_partitions__row_accounting') }}
+
 with
 
 classified as (

@@ -1,9 +1,11 @@
 {{
   config(
-    pre_hook = "{{ replace_scope('partition_date') }}",
+    pre_hook = ["{{ replace_scope('partition_date') }}", "{{ reset_raw_rejects() }}"],
+    post_hook = "{{ persist_raw_rejects() }}",
   )
 }}
 -- depends_on: {{ source('raw', 'transactions') }}
+-- depends_on: {{ ref('stg_raw__partitions') }}
 
 with
 
@@ -13,22 +15,12 @@ source as (
 
 ),
 
-numbered as (
-
-    -- DuckDB keeps insertion order for a CSV scan, so a row number over the scan is file order.
-    select
-        *,
-        row_number() over () as scan_position,
-    from source
-
-),
-
 typed as (
 
     select
-        cast(regexp_extract(filename, '([0-9]{4}-[0-9]{2}-[0-9]{2})/[^/]+$', 1) as date) as partition_date,
-        filename as source_file,
-        cast(scan_position - min(scan_position) over (partition by filename) + 2 as bigint) as source_line,
+        partition_date,
+        source_file,
+        source_row_number,
         nullif(trim(transaction_id), '') as transaction_id,
         nullif(trim(customer_id), '') as customer_id,
         nullif(trim(product_id), '') as product_id,
@@ -40,7 +32,7 @@ typed as (
         price as price_text,
         quantity as quantity_text,
         "timestamp" as timestamp_text,
-    from numbered
+    from source
 
 ),
 
