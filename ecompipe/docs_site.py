@@ -18,10 +18,12 @@ import argparse
 import errno
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,17 +75,26 @@ class GeneratedDocs:
     note: str
 
 
-def warehouse_problem(warehouse: Path) -> str | None:
-    """Why dbt could not build a catalog from ``warehouse`` right now, or None if it can."""
+def warehouse_problem(warehouse: Path, wait_seconds: float = 10.0) -> str | None:
+    """Why dbt cannot build a catalog from ``warehouse`` now, or None if it can.
+
+    A pipeline task holds the file for seconds: wait up to ``wait_seconds`` for it. A ``make sql``
+    shell holds it until it quits: then give up and say who holds it.
+    """
     if not warehouse.exists():
         return f"no warehouse yet at {warehouse}"
-    try:
-        # The same read-write open dbt-duckdb does; closed at once.
-        duckdb.connect(str(warehouse)).close()
-    except duckdb.IOException as exc:
-        first_line = str(exc).splitlines()[0]
-        return f"the warehouse is in use by another process (a pipeline task, a `make sql` shell): {first_line}"
-    return None
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            # The same read-write open dbt-duckdb does; closed at once.
+            duckdb.connect(str(warehouse)).close()
+            return None
+        except duckdb.IOException as exc:
+            if time.monotonic() >= deadline:
+                holder = re.search(r"Conflicting lock is held in (\S+) \(PID (\d+)\)", str(exc))
+                who = f"{Path(holder.group(1)).name}, PID {holder.group(2)}" if holder else str(exc).splitlines()[0]
+                return f"another process holds the warehouse ({who}): a pipeline task or a `make sql` shell"
+        time.sleep(1.0)
 
 
 def _dbt_executable() -> str:
