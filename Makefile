@@ -29,7 +29,7 @@ MANIFEST := dbt_project/target/manifest.json
 -include mk/*.mk
 
 .PHONY: help install manifest generate demo test test-fast lint airflow airflow-stop airflow-status \
-	backfill rerun full-refresh summary clean distclean
+	backfill backfill-bulk rerun full-refresh summary clean distclean
 
 help: ## list the targets
 	@grep -h -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-15s %s\n", $$1, $$2}'
@@ -77,6 +77,11 @@ backfill: $(MANIFEST) ## make backfill START=... END=... [MAX_ACTIVE_RUNS=3] [RE
 rerun: $(MANIFEST) ## reprocess one date through Airflow: make rerun DATE=2024-01-15
 	@test -n "$(DATE)" || { echo "usage: make rerun DATE=2024-01-15"; exit 2; }
 	$(PY) scripts/airflow_local.py rerun $(DATE)
+
+CHUNK_DAYS ?= 31
+backfill-bulk: $(MANIFEST) ## a long range fast, one dbt build per chunk: make backfill-bulk START=... END=... [CHUNK_DAYS=31]
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill-bulk START=2024-01-01 END=2024-12-31 [CHUNK_DAYS=31]"; exit 2; }
+	$(PY) scripts/airflow_local.py backfill-bulk $(START) $(END) --chunk-days $(CHUNK_DAYS)
 
 full-refresh: $(MANIFEST) ## rebuild every model from every raw partition (dbt build --full-refresh)
 	cd dbt_project && $(DBT) build --full-refresh

@@ -108,8 +108,12 @@ def run(
     env: dict[str, str] | None = None,
     timeout: float = 3600,
     check: bool = True,
+    extra_roots: Callable[[], Iterable[int]] | None = None,
 ) -> Sample:
-    """Run ``command`` with output to ``log_path``; its own process group, killed after ``timeout``."""
+    """Run ``command`` with output to ``log_path``; its own process group, killed after ``timeout``.
+
+    ``extra_roots``: more process trees to count in the memory peak (daemons the command talks to).
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     done = threading.Event()
     with log_path.open("wb") as log_file:
@@ -124,7 +128,7 @@ def run(
             start_new_session=True,
         )
         _kill_group_after(proc.pid, timeout, done)
-        with RssSampler(lambda: [proc.pid]) as sampler:
+        with RssSampler(lambda: [proc.pid, *(extra_roots() if extra_roots else ())]) as sampler:
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - started
         done.set()

@@ -458,3 +458,65 @@ def demo(start_date: str, end_date: str) -> int:
         stop()
     print(f"Browse the runs: make airflow, then open {api_url()} (login {ADMIN_USER} / {admin_password()}).")
     return outcome
+
+
+BULK_DAG_ID = "end_to_end_data_pipeline_bulk"
+
+
+def bulk_backfill(start_date: str, end_date: str, chunk_days: int = 31, timeout: float = 7200) -> int:
+    """Trigger the bulk DAG for [start, end] and follow its chunks. Returns 0 if every chunk succeeded."""
+    from ecompipe.bulk import plan_chunks
+
+    chunks = plan_chunks(start_date, end_date, chunk_days)  # validates before anything is sent
+    if not running_components():
+        print("Airflow is not running: starting it.", flush=True)
+        start_airflow()
+    api = client()
+    api.patch(f"/api/v2/dags/{BULK_DAG_ID}", {"is_paused": False})
+    run = api.post(
+        f"/api/v2/dags/{BULK_DAG_ID}/dagRuns",
+        {"logical_date": None, "conf": {"start_date": start_date, "end_date": end_date, "chunk_days": chunk_days}},
+    )
+    run_id = str(run["dag_run_id"])  # type: ignore[index]
+    print(f"Bulk backfill {run_id}: {start_date} .. {end_date} in {len(chunks)} chunk(s) of <= {chunk_days} days")
+    began = time.monotonic()
+    last: tuple[int, int] | None = None
+    last_print = 0.0
+    quoted = urllib.parse.quote(run_id, safe="")
+    while True:
+        state = str(api.get(f"/api/v2/dags/{BULK_DAG_ID}/dagRuns/{quoted}")["state"])  # type: ignore[index]
+        instances = api.get(f"/api/v2/dags/{BULK_DAG_ID}/dagRuns/{quoted}/taskInstances?limit=1000")
+        mapped = [ti for ti in instances["task_instances"] if ti["task_id"] == "build_chunk"]  # type: ignore[index]
+        done = [ti for ti in mapped if ti["state"] in ("success", "failed", "upstream_failed")]
+        failed = [ti for ti in mapped if ti["state"] in ("failed", "upstream_failed")]
+        elapsed = time.monotonic() - began
+        if (len(done), len(failed)) != last or elapsed - last_print >= 30:
+            eta = elapsed / len(done) * (len(chunks) - len(done)) if done else None
+            print(
+                f"[{_format_seconds(elapsed)}] {len(done)}/{len(chunks)} chunks done, {len(failed)} failed"
+                + (f", ETA {_format_seconds(eta)}" if eta and len(done) < len(chunks) else ""),
+                flush=True,
+            )
+            last, last_print = (len(done), len(failed)), elapsed
+        if state in ("success", "failed"):
+            break
+        if elapsed > timeout:
+            print(f"Gave up waiting after {_format_seconds(elapsed)}; the run goes on in Airflow.")
+            return 3
+        time.sleep(3)
+    print(
+        f"Bulk backfill {state} in {_format_seconds(time.monotonic() - began)}: "
+        f"{len(done) - len(failed)} chunk(s) succeeded, {len(failed)} failed"
+    )
+    for ti in sorted(failed, key=lambda item: item["map_index"]):
+        chunk = chunks[ti["map_index"]] if 0 <= ti["map_index"] < len(chunks) else {}
+        folder = (
+            airflow_home()
+            / "logs"
+            / f"dag_id={BULK_DAG_ID}"
+            / f"run_id={run_id}"
+            / "task_id=build_chunk"
+            / f"map_index={ti['map_index']}"
+        )
+        print(f"  FAILED chunk {chunk.get('start_date')}..{chunk.get('end_date')}: logs in {folder}")
+    return 0 if state == "success" and not failed else 1

@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--reprocess", default="none", choices=["none", "failed", "completed"])
     rerun = commands.add_parser("rerun", help="reprocess one date (a reprocessing backfill)")
     rerun.add_argument("date")
+    bulk = commands.add_parser("backfill-bulk", help="bulk backfill: a range in chunks, one dbt build per chunk")
+    bulk.add_argument("start")
+    bulk.add_argument("end")
+    bulk.add_argument("--chunk-days", type=int, default=31)
     demo = commands.add_parser("demo", help="start Airflow, backfill the range, pause the DAG, stop Airflow")
     demo.add_argument("start")
     demo.add_argument("end")
@@ -53,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"UI: {af.api_url()}  login: {af.ADMIN_USER} / {af.admin_password()}")
         elif args.command == "backfill":
             return af.backfill(args.start, args.end, args.max_active_runs, args.reprocess)
+        elif args.command == "backfill-bulk":
+            return af.bulk_backfill(args.start, args.end, args.chunk_days)
         elif args.command == "demo":
             return af.demo(args.start, args.end)
         elif args.command == "rerun":

@@ -226,7 +226,8 @@ def test_unusable_values_are_quarantined(sandbox: Pipeline, column: str, value: 
     assert row["quarantined_rows"] == 5
     with duckdb.connect(str(sandbox.warehouse), read_only=True) as con:
         reasons = con.execute(
-            "select distinct parse_error from stg_raw__transactions where partition_date = ? and parse_error is not null",
+            "select distinct parse_error from stg_raw__transactions "
+            "where partition_date = ? and parse_error is not null",
             [TARGET],
         ).fetchall()
     assert reasons == [(reason,)]

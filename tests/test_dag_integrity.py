@@ -34,6 +34,13 @@ def dagbag() -> DagBag:
     return DagBag(dag_folder=str(DAGS_DIR))
 
 
+def test_bulk_dag_is_manual_and_shares_the_warehouse_pool(dagbag: DagBag) -> None:
+    bulk = dagbag.dags["end_to_end_data_pipeline_bulk"]
+    assert type(bulk.timetable).__name__ == "NullTimetable", "the bulk DAG runs only when triggered"
+    chunk = bulk.get_task("build_chunk")
+    assert chunk.pool == "duckdb_warehouse" and chunk.max_active_tis_per_dag == 1
+
+
 @pytest.fixture(scope="module")
 def dag(dagbag: DagBag):
     return dagbag.dags[DAG_ID]
@@ -85,15 +92,18 @@ def test_tasks_follow_the_dbt_graph(dag) -> None:
     assert {"ingest_raw_partition", "report"} <= ids
     dbt_ids = {task_id for task_id in ids if task_id.startswith("dbt.")}
     assert {task_id.split(".")[1].removesuffix("_model_build") for task_id in dbt_ids} == set(DBT_MODELS)
-    stg = next(t for t in dag.tasks if t.task_id.startswith("dbt.stg_raw__transactions"))
+    stg = next(t for t in dag.tasks if t.task_id.startswith("dbt.stg_raw__partitions"))
     fct = next(t for t in dag.tasks if t.task_id.startswith("dbt.fct_transactions"))
     agg = next(t for t in dag.tasks if t.task_id.startswith("dbt.agg_customer_daily"))
     assert "ingest_raw_partition" in stg.upstream_task_ids
     assert fct.task_id in agg.upstream_task_ids
+    # The quality gate: the marts wait for the row-conservation audit and its tests.
+    audit = next(t for t in dag.tasks if t.task_id.startswith("dbt.int_partitions__row_accounting"))
+    assert audit.task_id in fct.upstream_task_ids
     assert dag.get_task("report").upstream_task_ids, "report must run after the dbt graph"
 
 
-def test_every_warehouse_task_uses_the_one_slot_pool(dag) -> None:
+def test_every_warehouse_task_uses_the_one_slot_pool(dag) -> None:  # the daily DAG
     for task in dag.tasks:
         assert task.pool == "duckdb_warehouse", f"{task.task_id} writes or reads the warehouse outside the pool"
 

@@ -1,0 +1,53 @@
+"""Checks that the compared implementations produced the same data (outside the timed runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def parquet_columns(path: Path) -> list[str]:
+    with duckdb.connect() as con:
+        return [row[0] for row in con.execute(f"describe select * from read_parquet({_quoted(path)})").fetchall()]
+
+
+def fingerprint(path: Path, columns: list[str]) -> tuple[int, int]:
+    """(rows, order-independent hash of the rows restricted to ``columns``)."""
+    selected = ", ".join(f'"{name}"' for name in columns)
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")
+        count, total = con.execute(
+            f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from (select {selected} "
+            f"from read_parquet({_quoted(path)})) as t"
+        ).fetchone()
+    return int(count), int(total)
+
+
+def row_count(path: Path) -> int:
+    with duckdb.connect() as con:
+        return int(con.execute(f"select count(*) from read_parquet({_quoted(path)})").fetchone()[0])
+
+
+def compare_parquet(reference: Path, candidate: Path) -> dict[str, object]:
+    """Same rows on the candidate's columns? (The reference may have more columns.)"""
+    columns = parquet_columns(candidate)
+    missing = [name for name in columns if name not in parquet_columns(reference)]
+    if missing:
+        return {"equal": False, "reason": f"columns missing in {reference.name}: {missing}"}
+    ref, cand = fingerprint(reference, columns), fingerprint(candidate, columns)
+    return {"equal": ref == cand, "rows_reference": ref[0], "rows_candidate": cand[0], "columns": len(columns)}
+
+
+def last_json_line(log: Path) -> dict[str, object]:
+    """The JSON summary a script printed last (its log may hold warnings before it)."""
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise ValueError(f"no JSON summary in {log}")
