@@ -85,7 +85,5 @@ def summarize(runs: list[list[TaskTimes]]) -> list[dict[str, object]]:
         per_run = [next((t for t in run if t.task_id == task.task_id), None) for run in runs]
         phase_sets = [t.phases() for t in per_run if t is not None]
         keys = list(phase_sets[0]) if phase_sets else []
-        rows.append(
-            {"task_id": task.task_id, **{key: median(p[key] for p in phase_sets if key in p) for key in keys}}
-        )
+        rows.append({"task_id": task.task_id, **{key: median(p[key] for p in phase_sets if key in p) for key in keys}})
     return rows

@@ -106,7 +106,9 @@ def output_paths(out_dir: Path, day: str) -> tuple[Path, Path]:
 def _copy(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     target = str(path).replace("'", "''")
-    con.execute(f"copy (select * from {table} order by transaction_id) to '{target}' (format parquet, compression zstd)")
+    con.execute(
+        f"copy (select * from {table} order by transaction_id) to '{target}' (format parquet, compression zstd)"
+    )
 
 
 def run(csv: Path, day: str, out_dir: Path) -> dict[str, int]:

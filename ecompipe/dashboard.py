@@ -25,7 +25,9 @@ import datetime as dt
 import html
 import io
 import json
+import math
 import os
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -34,6 +36,7 @@ from typing import Any
 
 import duckdb
 from matplotlib import dates as mdates
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from ecompipe.settings import data_dir, duckdb_path
@@ -82,7 +85,10 @@ def connect(warehouse: Path, wait_seconds: float = 15.0) -> duckdb.DuckDBPyConne
 
 
 def existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute("select table_name from information_schema.tables where table_schema = 'main'").fetchall()
+    rows = con.execute(
+        "select table_name from information_schema.tables"
+        " where table_catalog = current_database() and table_schema = 'main'"
+    ).fetchall()
     return {row[0] for row in rows}
 
 
@@ -158,7 +164,7 @@ def load_revenue(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[Row]:
 
 
 LATEST_TESTS_SQL = """
-with dates as (select unnest($dates::date[]) as date),
+with dates as (select unnest(?::date[]) as date),
 latest as (
     select dates.date, results.test_name, results.model_name, results.severity, results.status,
            results.failures, results.message, results.recorded_at,
@@ -175,7 +181,7 @@ def load_quality(con: duckdb.DuckDBPyConnection, tables: set[str], dates: list[s
     """(per date: tests passed / warned / failed, the latest results that did not pass)."""
     if "dbt_test_results" not in tables or not dates:
         return [], []
-    latest = fetch(con, LATEST_TESTS_SQL.replace("$dates", "?"), [dates])
+    latest = fetch(con, LATEST_TESTS_SQL, [dates])
     per_date: dict[str, Row] = {day: {"date": day, "pass": 0, "warn": 0, "fail": 0} for day in dates}
     for result in latest:
         outcome = "pass" if result["status"] == "pass" else "warn" if result["status"] == "warn" else "fail"
@@ -206,6 +212,8 @@ def runs_per_date(runs: list[Row]) -> list[Row]:
     """Per run_date: runs by status and the success rate, success / (success + failed); skipped runs don't count."""
     per_date: dict[str, Row] = {}
     for run in runs:
+        if not run["run_date"]:
+            continue  # counted in the totals, not per date
         day = per_date.setdefault(
             run["run_date"], {"date": run["run_date"], "runs": 0, "success": 0, "failed": 0, "skipped": 0, "other": 0}
         )
@@ -227,7 +235,7 @@ def run_totals(runs: list[Row]) -> Row:
         "failed": failed,
         "skipped": sum(run["status"] == "skipped" for run in runs),
         "success_rate": round(success / (success + failed), 4) if success + failed else None,
-        "median_duration_s": sorted(durations)[len(durations) // 2] if durations else None,
+        "median_duration_s": statistics.median(durations) if durations else None,
         "max_duration_s": max(durations) if durations else None,
     }
 
@@ -267,17 +275,31 @@ def collect(warehouse: Path) -> Row:
         "run_totals": None,
         "processed_range": None,
         "missing_dates": [],
+        "errors": {},
     }
     if not warehouse.exists():
         return data
+    errors: dict[str, str] = data["errors"]
+
+    def guarded(section: str, load: Callable[[], Any], fallback: Any) -> Any:
+        # A table with an unexpected shape (a registry being developed, an old warehouse) costs its
+        # section, not the page.
+        try:
+            return load()
+        except duckdb.Error as exc:
+            errors[section] = str(exc).splitlines()[0]
+            return fallback
+
     with connect(warehouse) as con:
         tables = existing_tables(con)
         data["tables"] = sorted(tables)
-        data["rows_source"], data["rows"] = load_rows(con, tables)
-        data["revenue"] = load_revenue(con, tables)
+        data["rows_source"], data["rows"] = guarded("rows", lambda: load_rows(con, tables), (None, []))
+        data["revenue"] = guarded("revenue", lambda: load_revenue(con, tables), [])
         loaded = [row["date"] for row in data["rows"]]
-        data["quality"], data["quality_not_passing"] = load_quality(con, tables, loaded)
-        runs = load_runs(con, tables)
+        data["quality"], data["quality_not_passing"] = guarded(
+            "quality", lambda: load_quality(con, tables, loaded), ([], [])
+        )
+        runs = guarded("runs", lambda: load_runs(con, tables), None)
     if runs is not None:
         data["runs"] = runs
         data["runs_per_date"] = runs_per_date(runs)
@@ -290,20 +312,56 @@ def collect(warehouse: Path) -> Row:
 # Plots (matplotlib's object API: no pyplot, no global backend state)
 
 
+Span = tuple[dt.date, dt.date]
+
+
 def _dates(rows: list[Row], key: str = "date") -> list[dt.date]:
     return [dt.date.fromisoformat(row[key]) for row in rows]
 
 
-def _figure(height: float = 3.6) -> Figure:
+def _figure(height: float = 3.4) -> Figure:
     return Figure(figsize=(11, height), dpi=100, layout="constrained")
 
 
-def _date_axis(ax: Any) -> None:
-    locator = mdates.AutoDateLocator(maxticks=12)
+def _date_axis(ax: Any, span: Span) -> None:
+    """One tick per day (or per few days on long ranges), the same x range on every plot."""
+    first, last = span
+    days = (last - first).days + 1
+    margin = dt.timedelta(hours=14)  # bars are 0.8 day wide, centred on their date
+    ax.set_xlim(dt.datetime.combine(first, dt.time()) - margin, dt.datetime.combine(last, dt.time()) + margin)
+    locator = mdates.DayLocator(interval=max(1, -(-days // 14)))
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d" if first.year == last.year else "%Y-%m-%d"))
+    _tidy(ax)
+
+
+def _tidy(ax: Any) -> None:
     ax.grid(axis="y", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:,.0f}"))
+
+
+def _legend_right(ax: Any, handles: list[Any] | None = None, labels: list[str] | None = None) -> None:
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.06, 1.0), fontsize="small", frameon=False)
+
+
+def _stacked_bars(ax: Any, rows: list[Row], parts: Sequence[tuple[str, str]], keep_empty: Sequence[str] = ()) -> None:
+    days = _dates(rows)
+    bottom = [0.0] * len(rows)
+    for key, label in parts:
+        heights = [row[key] for row in rows]
+        if any(heights) or key in keep_empty:
+            ax.bar(days, heights, bottom=bottom, width=0.8, color=COLORS[key], label=label)
+            bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+
+
+def _line_over_span(rows: list[Row], key: str, span: Span, scale: float = 1.0) -> tuple[list[dt.date], list[float]]:
+    """Every date of the span, NaN where ``rows`` has no value: the line breaks at a missing date."""
+    values = {row["date"]: row[key] for row in rows if row[key] is not None}
+    days = [span[0] + dt.timedelta(days=n) for n in range((span[1] - span[0]).days + 1)]
+    return days, [values[day.isoformat()] * scale if day.isoformat() in values else math.nan for day in days]
 
 
 def _png(figure: Figure) -> bytes:
@@ -312,86 +370,67 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def plot_runs(per_date: list[Row]) -> bytes:
+def plot_runs(per_date: list[Row], span: Span) -> bytes:
     figure = _figure()
     ax = figure.add_subplot()
-    days = _dates(per_date)
-    bottom = [0] * len(per_date)
-    for status in ("success", "failed", "skipped"):
-        counts = [row[status] for row in per_date]
-        ax.bar(days, counts, bottom=bottom, width=0.8, color=COLORS[status], label=status)
-        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    _stacked_bars(ax, per_date, [("success", "success"), ("failed", "failed"), ("skipped", "skipped")], ["success"])
     ax.set_ylabel("runs")
     ax.set_title("Runs per partition date (run_date), and success rate")
-    _date_axis(ax)
+    _date_axis(ax, span)
+    ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     rate = ax.twinx()
-    rated = [
-        (day, row["success_rate"] * 100)
-        for day, row in zip(days, per_date, strict=True)
-        if row["success_rate"] is not None
-    ]
-    if rated:
-        rate.plot([d for d, _ in rated], [r for _, r in rated], "o-", color="black", label="success rate")
+    rate.plot(*_line_over_span(per_date, "success_rate", span, 100), "o-", color="black", label="success rate")
     rate.set_ylim(0, 105)
     rate.set_ylabel("success rate, %")
     rate.spines[["top"]].set_visible(False)
     handles, labels = ax.get_legend_handles_labels()
     more_handles, more_labels = rate.get_legend_handles_labels()
-    ax.legend(handles + more_handles, labels + more_labels, loc="upper left", fontsize="small", ncols=4)
+    _legend_right(rate, handles + more_handles, labels + more_labels)
     return _png(figure)
 
 
-def plot_rows(rows: list[Row], missing: list[Row]) -> bytes:
-    figure = _figure(4.0)
+def plot_rows(rows: list[Row], missing: list[Row], span: Span) -> bytes:
+    figure = _figure()
     ax = figure.add_subplot()
-    days = _dates(rows)
-    bottom = [0] * len(rows)
-    for part in ROW_PARTS:
-        counts = [row[part] for row in rows]
-        if any(counts) or part == "kept":
-            ax.bar(days, counts, bottom=bottom, width=0.8, color=COLORS[part], label=part)
-            bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
-    ax.plot(days, [row["raw"] for row in rows], "_", color="black", markersize=18, mew=2, label="raw rows")
+    _stacked_bars(ax, rows, [(part, part) for part in ROW_PARTS], ["kept"])
+    ax.plot(_dates(rows), [row["raw"] for row in rows], "_", color="black", markersize=16, mew=2, label="raw rows")
     if missing:
-        ax.plot(
-            _dates(missing), [0] * len(missing), "x", color=COLORS["missing"], markersize=10, mew=2, label="missing"
-        )
+        days = _dates(missing)
+        ax.plot(days, [0] * len(days), "x", color=COLORS["missing"], markersize=10, mew=2, label="missing date")
     ax.set_ylabel("rows")
-    ax.set_title("Raw rows per partition date: kept vs dropped")
-    ax.legend(loc="upper left", fontsize="small", ncols=7)
-    ax.set_ylim(0, max([row["raw"] for row in rows] + [1]) * 1.2)
-    _date_axis(ax)
+    ax.set_title("Raw rows per partition date: kept and dropped")
+    ax.set_ylim(0, max([row["raw"] for row in rows] + [1]) * 1.1)
+    _date_axis(ax, span)
+    _legend_right(ax)
     return _png(figure)
 
 
-def plot_revenue(revenue: list[Row]) -> bytes:
+def plot_revenue(revenue: list[Row], span: Span) -> bytes:
     figure = _figure(4.6)
     top, bottom = figure.subplots(2, 1, sharex=True)
     days = _dates(revenue)
-    top.bar(days, [row["revenue"] for row in revenue], width=0.8, color=COLORS["revenue"])
+    top.bar(days, [row["revenue"] for row in revenue], width=0.8, color=COLORS["revenue"], label="revenue")
     top.set_ylabel("revenue")
     top.set_title("Revenue and active customers per day")
-    bottom.plot(days, [row["active_customers"] for row in revenue], "o-", color=COLORS["customers"])
+    customers = _line_over_span(revenue, "active_customers", span)
+    bottom.plot(*customers, "o-", color=COLORS["customers"], label="active customers")
     bottom.set_ylabel("active customers")
-    bottom.set_ylim(bottom=0)
+    bottom.set_ylim(0, max(row["active_customers"] for row in revenue) * 1.15 + 1)
     for ax in (top, bottom):
-        _date_axis(ax)
+        _date_axis(ax, span)
+        _legend_right(ax)
     return _png(figure)
 
 
-def plot_quality(quality: list[Row]) -> bytes:
+def plot_quality(quality: list[Row], span: Span) -> bytes:
     figure = _figure()
     ax = figure.add_subplot()
-    days = _dates(quality)
-    bottom = [0] * len(quality)
-    for outcome, label in (("pass", "passed"), ("warn", "warned"), ("fail", "failed / error")):
-        counts = [row[outcome] for row in quality]
-        ax.bar(days, counts, bottom=bottom, width=0.8, color=COLORS[outcome], label=label)
-        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    _stacked_bars(ax, quality, [("pass", "passed"), ("warn", "warned"), ("fail", "failed / error")], ["pass"])
     ax.set_ylabel("dbt tests")
     ax.set_title("Latest dbt test outcome per date")
-    ax.legend(loc="lower left", fontsize="small", ncols=3)
-    _date_axis(ax)
+    _date_axis(ax, span)
+    ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    _legend_right(ax)
     return _png(figure)
 
 
@@ -400,32 +439,36 @@ def plot_durations(runs: list[Row]) -> bytes:
     figure = _figure()
     ax = figure.add_subplot()
     positions = list(range(len(timed)))
-    ax.bar(
-        positions,
-        [run["duration_s"] for run in timed],
-        color=[COLORS.get(run["status"], COLORS["skipped"]) for run in timed],
-    )
-    step = max(1, len(timed) // 20)
-    ax.set_xticks(positions[::step], [f"{run['run_date']}\n{run['run_type'] or ''}" for run in timed][::step])
+    for status in ("success", "failed", "skipped"):
+        chosen = [(x, run) for x, run in zip(positions, timed, strict=True) if run["status"] == status]
+        if chosen:
+            heights = [run["duration_s"] for _, run in chosen]
+            ax.bar([x for x, _ in chosen], heights, color=COLORS[status], label=status)
+    step = max(1, -(-len(timed) // 20))
+    labels = [f"{run['run_date']}\n{run['run_type'] or ''}" for run in timed]
+    ax.set_xticks(positions[::step], labels[::step])
     ax.tick_params(axis="x", labelsize="small")
     ax.set_ylabel("seconds")
-    ax.set_title("Run durations, oldest run first (green success, red failed, grey skipped)")
-    ax.grid(axis="y", alpha=0.3)
-    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_title("Run durations, oldest run first (label: run_date, run type)")
+    _tidy(ax)
+    _legend_right(ax)
     return _png(figure)
 
 
 def make_plots(data: Row) -> dict[str, bytes]:
     """PNG bytes per file name, for the sections that have data."""
+    if data["processed_range"] is None:
+        return {}
+    span = (dt.date.fromisoformat(data["processed_range"][0]), dt.date.fromisoformat(data["processed_range"][1]))
     plots: dict[str, Callable[[], bytes]] = {}
     if data["runs_per_date"]:
-        plots["runs.png"] = lambda: plot_runs(data["runs_per_date"])
+        plots["runs.png"] = lambda: plot_runs(data["runs_per_date"], span)
     if data["rows"]:
-        plots["rows.png"] = lambda: plot_rows(data["rows"], data["missing_dates"])
+        plots["rows.png"] = lambda: plot_rows(data["rows"], data["missing_dates"], span)
     if data["revenue"]:
-        plots["revenue.png"] = lambda: plot_revenue(data["revenue"])
+        plots["revenue.png"] = lambda: plot_revenue(data["revenue"], span)
     if data["quality"]:
-        plots["quality.png"] = lambda: plot_quality(data["quality"])
+        plots["quality.png"] = lambda: plot_quality(data["quality"], span)
     if data["runs"] and any(run["duration_s"] is not None for run in data["runs"]):
         plots["durations.png"] = lambda: plot_durations(data["runs"])
     return {name: draw() for name, draw in plots.items()}
@@ -516,6 +559,13 @@ def _section(section_id: str, title: str, body: str) -> str:
     return f'<section id="{section_id}"><h2>{_e(title)}</h2>{body}</section>'
 
 
+def _errors(data: Row) -> str:
+    if not data["errors"]:
+        return ""
+    items = "".join(f"<li><b>{_e(section)}</b>: {_e(error)}</li>" for section, error in sorted(data["errors"].items()))
+    return _section("errors", "Could not read", f'<ul class="bad">{items}</ul>')
+
+
 def _empty(message: str) -> str:
     return f'<p class="empty">{_e(message)}</p>'
 
@@ -541,9 +591,15 @@ def _cards(data: Row) -> str:
     return f'<div class="cards">{"".join(cards)}</div>'
 
 
+def _no_registry(data: Row) -> str:
+    if "runs" in data["errors"]:
+        return f"The run registry (main.pipeline_runs) could not be read: {data['errors']['runs']}"
+    return NO_REGISTRY
+
+
 def _runs_section(data: Row, images: dict[str, bytes]) -> str:
     if data["runs"] is None:
-        return _section("runs", "Runs", _empty(NO_REGISTRY))
+        return _section("runs", "Runs", _empty(_no_registry(data)))
     if not data["runs"]:
         return _section("runs", "Runs", _empty("The run registry is empty: no run recorded yet."))
     table = _table(
@@ -630,7 +686,7 @@ def _quality_section(data: Row, images: dict[str, bytes]) -> str:
 
 def _durations_section(data: Row, images: dict[str, bytes]) -> str:
     if data["runs"] is None:
-        return _section("durations", "Run durations", _empty(NO_REGISTRY))
+        return _section("durations", "Run durations", _empty(_no_registry(data)))
     if not data["runs"]:
         return _section("durations", "Run durations", _empty("No run recorded yet."))
     totals = data["run_totals"]
@@ -662,8 +718,17 @@ def render_html(data: Row, images: dict[str, bytes]) -> str:
             _empty(f"No warehouse at {data['warehouse']}: run the pipeline first (make demo, or make backfill)."),
         )
     else:
+        notice = ""
+        if data["processed_range"] is None:
+            notice = _section(
+                "no-data",
+                "No data yet",
+                _empty("The warehouse has no processed partition and no recorded run yet: run the pipeline first."),
+            )
         sections = "".join(
             [
+                notice,
+                _errors(data),
                 _cards(data),
                 _runs_section(data, images),
                 _missing_section(data),

@@ -9,7 +9,9 @@ That folder is what ``scripts/serve_docs.py`` serves and what Cosmos shows in th
 The catalog (column types) comes from the warehouse. When there is no warehouse yet, or another
 process holds its lock (a pipeline task writing, a ``make sql`` shell), the docs are generated
 against a throwaway empty warehouse with ``--empty-catalog``: every description is there, the
-column types are not; nothing is created or waited for at ``DUCKDB_PATH``.
+column types are not; nothing is created or waited for at ``DUCKDB_PATH``. And since compiling the
+models in full scope checks every raw file on disk, a file that fails those checks would fail the
+docs: then they are generated from the parsed project (``--no-compile``), without the compiled SQL.
 """
 
 from __future__ import annotations
@@ -101,20 +103,54 @@ def _dbt_executable() -> str:
     return str(Path(sys.executable).parent / "dbt")
 
 
-def _run_dbt_docs(target: Path, env: Mapping[str, str], empty_catalog: bool) -> subprocess.CompletedProcess[str]:
-    command = [
-        _dbt_executable(),
-        "docs",
-        "generate",
-        "--static",
-        "--target-path",
-        str(target),
-        "--log-path",
-        str(target / "logs"),
-    ]
-    if empty_catalog:
-        command.append("--empty-catalog")
+def _dbt(target: Path, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [_dbt_executable(), *args, "--target-path", str(target), "--log-path", str(target / "logs")]
     return subprocess.run(command, cwd=DBT_PROJECT_DIR, env=dict(env), capture_output=True, text=True, check=False)
+
+
+def _run_dbt_docs(
+    target: Path, env: Mapping[str, str], empty_catalog: bool, compile_nodes: bool
+) -> subprocess.CompletedProcess[str]:
+    flags = ["--empty-catalog"] if empty_catalog else []
+    if not compile_nodes:
+        # --no-compile documents the manifest already in the target path: parse writes it.
+        parsed = _dbt(target, env, "parse")
+        if parsed.returncode != 0:
+            return parsed
+        flags.append("--no-compile")
+    return _dbt(target, env, "docs", "generate", "--static", *flags)
+
+
+def _output(completed: subprocess.CompletedProcess[str]) -> str:
+    return f"{completed.stdout}\n{completed.stderr}"
+
+
+def _error_summary(completed: subprocess.CompletedProcess[str]) -> str:
+    """The error's first lines, on one line (dbt prints a banner, then the error indented)."""
+    text = _output(completed)
+    marker = text.find("Encountered an error")
+    lines = [line.strip() for line in text[marker if marker >= 0 else 0 :].splitlines()[1:] if line.strip()]
+    return " ".join(lines[:3])[:400] or "see dbt's log"
+
+
+def _generate(build: Path, env: Mapping[str, str], empty_catalog: bool) -> tuple[subprocess.CompletedProcess[str], str]:
+    """dbt docs generate; if compiling fails (models compile against the raw files on disk, and one bad
+    file fails a full-scope compile), again without compiling: the docs lose the compiled SQL only."""
+    completed = _run_dbt_docs(build, env, empty_catalog, compile_nodes=True)
+    if completed.returncode == 0 or _is_lock_error(completed):
+        return completed, ""
+    retry = _run_dbt_docs(build, env, empty_catalog, compile_nodes=False)
+    if retry.returncode != 0:
+        return completed, ""
+    return retry, f"; compiled SQL left out, compiling failed: {_error_summary(completed)}"
+
+
+def _is_lock_error(completed: subprocess.CompletedProcess[str]) -> bool:
+    return completed.returncode != 0 and "Could not set lock" in _output(completed)
+
+
+def _failure(completed: subprocess.CompletedProcess[str]) -> RuntimeError:
+    return RuntimeError(f"dbt docs generate failed:\n{completed.stdout[-4000:]}\n{completed.stderr[-2000:]}")
 
 
 def _publish(build: Path, site: Path) -> None:
@@ -135,21 +171,21 @@ def generate_docs(
     warehouse = Path(base_env["DUCKDB_PATH"])
     problem = warehouse_problem(warehouse)
     if problem is None:
-        completed = _run_dbt_docs(build, base_env, empty_catalog=False)
+        completed, caveat = _generate(build, base_env, empty_catalog=False)
         if completed.returncode == 0:
             _publish(build, site)
-            return GeneratedDocs(site, catalog=True, note=f"catalog from {warehouse}")
-        if "lock" not in completed.stdout + completed.stderr:
-            raise RuntimeError(f"dbt docs generate failed:\n{completed.stdout[-4000:]}\n{completed.stderr[-2000:]}")
-        problem = "the warehouse was locked by another process while dbt read it"
+            return GeneratedDocs(site, catalog=True, note=f"catalog from {warehouse}{caveat}")
+        if not _is_lock_error(completed):
+            raise _failure(completed)
+        problem = "another process locked the warehouse while dbt read it"
     with tempfile.TemporaryDirectory(prefix="dbt_docs_") as scratch:
         # Same file name, so the relations keep their database name (`warehouse.main.<model>`).
         fallback_env = {**base_env, "DUCKDB_PATH": str(Path(scratch) / warehouse.name)}
-        completed = _run_dbt_docs(build, fallback_env, empty_catalog=True)
+        completed, caveat = _generate(build, fallback_env, empty_catalog=True)
     if completed.returncode != 0:
-        raise RuntimeError(f"dbt docs generate failed:\n{completed.stdout[-4000:]}\n{completed.stderr[-2000:]}")
+        raise _failure(completed)
     _publish(build, site)
-    return GeneratedDocs(site, catalog=False, note=f"no catalog (column types): {problem}")
+    return GeneratedDocs(site, catalog=False, note=f"no catalog (column types): {problem}{caveat}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -179,10 +215,13 @@ class DocsRequestHandler(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:
-        # Successful requests are not worth a line each; errors are.
-        if args and str(args[1]) not in ("200", "304"):
-            super().log_message(format, *args)
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # One line per request is noise (the dbt docs app also asks for a few bogus URLs): server errors only.
+        if str(int(code) if isinstance(code, int) else code).startswith("5"):
+            super().log_request(code, size)
+
+    def log_error(self, format: str, *args: object) -> None:
+        pass  # a 404 for a file outside the site is expected; log_request reports server errors
 
 
 def make_server(site: Path, host: str, port: int) -> ThreadingHTTPServer:

@@ -113,7 +113,9 @@ def _live_members(pgid: int) -> list[int]:
     return members
 
 
-def test_real_scheduler_backfill_rerun_full_refresh_and_stop(scheduler_env: dict[str, str], tmp_path: Path) -> None:
+def test_real_scheduler_backfill_rerun_full_refresh_bulk_and_stop(
+    scheduler_env: dict[str, str], tmp_path: Path
+) -> None:
     env = scheduler_env
     data_dir = Path(env["PIPELINE_DATA_DIR"])
     warehouse = Path(env["DUCKDB_PATH"])
@@ -161,6 +163,35 @@ def test_real_scheduler_backfill_rerun_full_refresh_and_stop(scheduler_env: dict
     assert refresh.returncode == 0, refresh.stdout + refresh.stderr
     assert fingerprints(warehouse) == incremental
     assert _exports(data_dir) == exports_after_backfill
+
+    # Bulk backfill: 10 days in 3 chunks equals the per-day runs of the same days, hash for hash.
+    bulk_dates = [f"2024-02-{day:02d}" for day in range(1, 11)]
+    sequential.generate(*bulk_dates, rows=300)
+    bulk = _make(env, "backfill-bulk", "START=2024-02-01", "END=2024-02-10", "CHUNK_DAYS=4")
+    assert bulk.returncode == 0, bulk.stdout + bulk.stderr
+    assert "in 3 chunk(s)" in bulk.stdout and "3/3 chunks done, 0 failed" in bulk.stdout
+    exports_after_bulk = _exports(data_dir)
+    for day in bulk_dates:
+        sequential.build(day)
+    assert fingerprints(warehouse) == fingerprints(sequential.warehouse)
+    assert _exports(data_dir) == exports_after_bulk
+    assert (data_dir / "logs/data_quality/2024-02-10/report.json").exists()
+
+    # A bad date fails its chunk, naming the date; the other chunk's dates are loaded and correct.
+    sequential.generate("2024-02-11", "2024-02-12", "2024-02-14", rows=300)
+    (data_dir / "raw/2024-02-13").mkdir(parents=True)
+    (data_dir / "raw/2024-02-13/transactions.csv").write_text(
+        "transaction_id,customer_id,product_id,price,quantity,timestamp\n"
+    )
+    partial = _make(env, "backfill-bulk", "START=2024-02-11", "END=2024-02-14", "CHUNK_DAYS=2")
+    assert partial.returncode != 0
+    assert "1 chunk(s) succeeded, 1 failed" in partial.stdout
+    assert "FAILED chunk 2024-02-13..2024-02-14: logs in" in partial.stdout
+    log_dir = Path(partial.stdout.split("FAILED chunk 2024-02-13..2024-02-14: logs in ")[1].split()[0])
+    task_log = "\n".join(path.read_text() for path in log_dir.rglob("*") if path.is_file())
+    assert "2024-02-13" in task_log and "has 0 data row(s)" in task_log
+    loaded = _dates(warehouse)
+    assert {"2024-02-11", "2024-02-12"} <= set(loaded) and not {"2024-02-13", "2024-02-14"} & set(loaded)
 
     stopped = _make(env, "airflow-stop", timeout=120)
     assert stopped.returncode == 0 and "Airflow stopped (4 component(s))" in stopped.stdout
