@@ -59,9 +59,10 @@ generate: $(STAMP) ## generate raw partitions: make generate START=2024-01-01 EN
 demo: $(MANIFEST) ## fresh clone -> a week of data through Airflow -> per-date summary
 	$(PY) scripts/generate_ecommerce_data.py --start-date $(DEMO_START) --end-date $(DEMO_END) --rows $(ROWS)
 	PIPELINE_SCHEDULE_END_DATE=$(DEMO_END) $(PY) scripts/airflow_local.py demo $(DEMO_START) $(DEMO_END)
+	$(PY) -m ecompipe.docs_site generate
 	$(PY) scripts/pipeline_summary.py $(DEMO_START) $(DEMO_END)
 
-airflow: $(MANIFEST) ## start Airflow 3 (scheduler, dag-processor, triggerer, api-server) for this repo
+airflow: $(MANIFEST) $(DOCS_INDEX) ## start Airflow 3 (scheduler, dag-processor, triggerer, api-server) for this repo
 	$(PY) scripts/airflow_local.py start
 
 airflow-stop: ## stop exactly the Airflow processes `make airflow` started

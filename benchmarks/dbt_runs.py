@@ -98,15 +98,25 @@ def node_times(run_results: Path) -> tuple[dict[str, float], dict[str, float]]:
     return kinds, per_node
 
 
-def build(invocation: DbtInvocation, env: dict[str, str], run_dir: Path, timeout: float = 3600) -> measure.Sample:
-    """Run dbt once in a fresh ``run_dir`` (target, logs); the sample's ``extra`` holds the breakdown."""
+def build(
+    invocation: DbtInvocation,
+    env: dict[str, str],
+    run_dir: Path,
+    timeout: float = 3600,
+    target_dir: Path | None = None,
+) -> measure.Sample:
+    """Run dbt once in a fresh ``run_dir`` (target, logs); the sample's ``extra`` holds the breakdown.
+
+    ``target_dir``: a target folder kept across runs instead (dbt's partial-parse state survives).
+    """
     fresh_dir(run_dir)
+    target = target_dir or run_dir / "target"
     command = [DBT, invocation.command]
     if invocation.variables is not None:
         command += ["--vars", invocation.variables]
     command += [
         "--target-path",
-        str(run_dir / "target"),
+        str(target),
         "--log-path",
         str(run_dir / "logs"),
         "--log-format-file",
@@ -117,7 +127,7 @@ def build(invocation: DbtInvocation, env: dict[str, str], run_dir: Path, timeout
     sample = measure.run(command, log_path=run_dir / "stdout.log", cwd=invocation.project_dir, env=env, timeout=timeout)
     exited = spawned + sample.wall_s
     phases = log_phases(run_dir / "logs" / "dbt.log", spawned, exited)
-    kinds, per_node = node_times(run_dir / "target" / "run_results.json")
+    kinds, per_node = node_times(target / "run_results.json")
     if phases:
         phases["dbt_per_node_overhead_s"] = max(phases["execute_s"] - sum(kinds.values()), 0.0)
     sample.extra = {"phases": {**phases, **kinds}, "nodes": per_node, "command": " ".join(command)}

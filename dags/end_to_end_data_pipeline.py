@@ -103,10 +103,12 @@ with DAG(
         },
     )
 
-    @task(pool=WAREHOUSE_POOL)
-    def report(run_date: str) -> dict[str, object]:
-        from ecompipe.ingest import report_date
+    @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
+    def record_run(run_date: str, **context: object) -> dict[str, object]:
+        # Runs whatever happened upstream: writes the quality report and the run registry, then fails
+        # if an upstream task failed, so that the run's state stays true.
+        from ecompipe.ingest import record_run_outcome
 
-        return report_date(run_date)
+        return record_run_outcome(run_date, context)
 
-    ingest_raw_partition(RUN_DATE) >> transform >> report(RUN_DATE)
+    ingest_raw_partition(RUN_DATE) >> transform >> record_run(RUN_DATE)

@@ -53,10 +53,10 @@ with DAG(
         return plan_chunks(values["start_date"], values["end_date"], values["chunk_days"])
 
     @task(pool=WAREHOUSE_POOL, max_active_tis_per_dag=1)
-    def build_chunk(chunk: dict[str, str], params: dict | None = None) -> dict[str, object]:
+    def build_chunk(chunk: dict[str, str], params: dict | None = None, run_id: str | None = None) -> dict[str, object]:
         from ecompipe.bulk import run_chunk
         from ecompipe.ingest import demo_mode_enabled
 
-        return run_chunk(chunk, demo_mode_enabled((params or {}).get("generate_if_missing")))
+        return run_chunk(chunk, demo_mode_enabled((params or {}).get("generate_if_missing")), run_id or "manual")
 
     build_chunk.expand(chunk=plan())

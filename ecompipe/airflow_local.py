@@ -79,7 +79,7 @@ def airflow_env() -> dict[str, str]:
         "PIPELINE_MODE": os.environ.get("PIPELINE_MODE", "demo"),
         **pipeline_env(),
     }
-    docs_target = REPO_ROOT / "dbt_project" / "target"
+    docs_target = REPO_ROOT / "dbt_project" / "target" / "docs"  # published by `make docs-generate`
     ours["AIRFLOW__COSMOS__DBT_DOCS_PROJECTS"] = json.dumps(
         {"ecommerce": {"dir": str(docs_target), "name": "dbt Docs (ecommerce)"}}
     )

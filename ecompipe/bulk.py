@@ -15,12 +15,13 @@ import re
 import subprocess
 import sys
 import tempfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ecompipe.dates import date_range, parse_date
 from ecompipe.generator import generate_partition
 from ecompipe.quality import write_report
+from ecompipe.registry import RunRecord, record_run
 from ecompipe.settings import DBT_PROJECT_DIR, logs_dir, pipeline_env, raw_dir, raw_partition_path
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,22 @@ def dbt_build_range(start: str, end: str) -> str:
     return output
 
 
-def run_chunk(chunk: dict[str, str], generate_if_missing: bool) -> dict[str, object]:
+def run_chunk(chunk: dict[str, str], generate_if_missing: bool, run_id: str = "manual") -> dict[str, object]:
+    """Partitions, one dbt build, then per date: quality report and run-registry record."""
     start, end = chunk["start_date"], chunk["end_date"]
+    started = datetime.now(UTC).isoformat()
     generated = ensure_partitions(start, end, generate_if_missing)
-    dbt_build_range(start, end)
-    reports = [str(write_report(day.isoformat())) for day in date_range(start, end)]
-    return {"start_date": start, "end_date": end, "generated": generated, "quality_reports": len(reports)}
+    try:
+        dbt_build_range(start, end)
+    except ChunkFailedError:
+        for day in date_range(start, end):
+            record_run(
+                RunRecord(day.isoformat(), run_id, "bulk", started, datetime.now(UTC).isoformat(), "failed")
+            )
+        raise
+    for day in date_range(start, end):
+        write_report(day.isoformat())
+        record_run(
+            RunRecord(day.isoformat(), run_id, "bulk", started, datetime.now(UTC).isoformat(), "success")
+        )
+    return {"start_date": start, "end_date": end, "generated": generated}

@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+from datetime import UTC
 
 from ecompipe.dates import parse_date
 from ecompipe.generator import generate_partition
@@ -65,3 +66,54 @@ def report_date(run_date: str) -> dict[str, object]:
     log.info("Summary for %s: %s", day, result["summary"])
     log.info("Data-quality report (%s): %s", result["quality_status"], result["quality_report"])
     return result
+
+
+def _flatten_states(states: dict[str, object]) -> dict[str, str]:
+    """``{run_id: {task_id: state}}`` (or already flat) -> ``{task_id: state}``."""
+    flat: dict[str, str] = {}
+    for key, value in states.items():
+        if isinstance(value, dict):
+            flat.update({str(k): str(v) for k, v in value.items()})
+        else:
+            flat[str(key)] = str(value)
+    return flat
+
+
+def record_run_outcome(run_date: str, context: dict[str, object]) -> dict[str, object]:
+    """Last task of a daily run (trigger rule all_done): write the quality report and the registry
+    record, then fail if anything upstream failed, so the run's state stays true."""
+    from datetime import datetime
+
+    day = parse_date(run_date, "run_date").isoformat()
+    dag_run = context["dag_run"]
+    task_instance = context["ti"]
+    states = task_instance.get_task_states(  # type: ignore[attr-defined]
+        dag_id=task_instance.dag_id,
+        run_ids=[dag_run.run_id],  # type: ignore[attr-defined]
+    )
+    upstream_failed = sorted(
+        task_id
+        for task_id, state in _flatten_states(states).items()
+        if task_id != task_instance.task_id and state in ("failed", "upstream_failed")  # type: ignore[attr-defined]
+    )
+    status = "failed" if upstream_failed else "success"
+    summary: dict[str, object] = {}
+    if not upstream_failed:
+        summary = report_date(day)
+    record = {
+        "run_date": day,
+        "run_id": str(getattr(dag_run, "run_id", "")),
+        "run_type": str(getattr(dag_run, "run_type", "manual")),
+        "started_at": str(getattr(dag_run, "start_date", "") or "") or None,
+        "ended_at": datetime.now(UTC).isoformat(),
+        "status": status,
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "ecompipe.registry", json.dumps(record)], capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"Recording the run of {day} failed: {completed.stderr.strip()[-2000:]}")
+    log.info("Run registry: %s", completed.stdout.strip())
+    if upstream_failed:
+        raise RuntimeError(f"Run for {day} failed in {', '.join(sorted(upstream_failed))}; recorded as failed.")
+    return summary

@@ -136,6 +136,13 @@ def test_real_scheduler_backfill_rerun_full_refresh_bulk_and_stop(
         dupes = con.sql("select count(*) - count(distinct transaction_id) from fct_transactions").fetchone()[0]
     assert dupes == 0
 
+    # Every run is in the registry, once per (date, run id), in the warehouse and the JSON lines file.
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        runs = con.sql("select run_date::varchar, run_type, status, rows_in from pipeline_runs order by 1").fetchall()
+    assert runs == [(day, "backfill", "success", 300) for day in DATES]
+    registry_lines = (data_dir / "pipeline_registry.jsonl").read_text().splitlines()
+    assert len(registry_lines) == 3
+
     # Per-date results equal running the dates one by one (same raw files, another warehouse).
     sequential = Pipeline(data_dir=data_dir, work_dir=tmp_path / "seq", warehouse_name="sequential.duckdb")
     exports_after_backfill = _exports(data_dir)
@@ -151,12 +158,16 @@ def test_real_scheduler_backfill_rerun_full_refresh_bulk_and_stop(
     assert "1/1 dates done, 0 failed" in rerun.stdout
     assert fingerprints(warehouse) == incremental
     assert _exports(data_dir) == exports_after_backfill
+    assert len((data_dir / "pipeline_registry.jsonl").read_text().splitlines()) == 3, "rerun reuses the run id"
 
     # A date without its partition fails, and the backfill says which and where the logs are.
     failing = _make(env, "backfill", "START=2024-01-05", "END=2024-01-05")
     assert failing.returncode != 0
     assert "FAILED 2024-01-05" in failing.stdout and "logs in" in failing.stdout
     assert _dates(warehouse) == DATES
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        failed = con.sql("select status from pipeline_runs where run_date = '2024-01-05'").fetchall()
+    assert failed == [("failed",)]
 
     # Full refresh from every raw partition equals the union of the daily runs.
     refresh = _make(env, "full-refresh")

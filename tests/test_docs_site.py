@@ -144,9 +144,7 @@ def test_every_data_test_has_a_description(docs: Docs) -> None:
     assert tests
     missing = sorted(node["name"] for node in tests if not node["description"].strip())
     missing += sorted(name for name, test in manifest.get("unit_tests", {}).items() if not test["description"].strip())
-    if missing:
-        # TIGHTEN: once every data test has its `description:`, make this an assert like the others.
-        pytest.xfail(f"data tests without a `description:` in their YAML: {missing}")
+    assert not missing, f"data tests without a `description:` in their YAML: {missing}"
 
 
 def test_the_example_analyses_compile_and_run_on_the_warehouse(docs: Docs) -> None:
