@@ -4,6 +4,10 @@ Date semantics: the run that fires at 02:00 UTC on day D+1 processes partition D
 just ended (CronDataIntervalTimetable: the run's data interval is [D 02:00, D+1 02:00) and run_date is
 the date of its start). A manual run can name its date with the param ``run_date``.
 
+Docs: the dbt docs site is in this Airflow UI under Browse > dbt Docs (ecommerce)
+(`/cosmos/ecommerce/dbt_docs`); every model, column and test is described there. Data quality per
+date: `$PIPELINE_DATA_DIR/logs/data_quality/D/report.json` and the `dq_daily` view.
+
 Airflow DAG file: configuration only. Parsing reads dbt's manifest (``make manifest``), never runs dbt.
 """
 
@@ -60,6 +64,18 @@ with DAG(
             pattern=r"^\d{4}-\d{2}-\d{2}$",
             description="Process this date instead of the run's data interval (YYYY-MM-DD).",
         ),
+        "force": Param(
+            False,
+            type="boolean",
+            description="Process the partition even if it is byte-identical to the one already processed.",
+        ),
+        "lookback_days": Param(
+            int(os.environ.get("PIPELINE_LOOKBACK_DAYS", "3")),
+            type="integer",
+            minimum=0,
+            maximum=31,
+            description="Reprocess previous days whose raw file changed since.",
+        ),
         "generate_if_missing": Param(
             None,
             type=["null", "boolean"],
@@ -70,10 +86,20 @@ with DAG(
 ) as dag:
 
     @task(pool=WAREHOUSE_POOL)
-    def ingest_raw_partition(run_date: str, params: dict | None = None) -> dict[str, object]:
+    def reprocess_late_partitions(run_date: str, params: dict | None = None, run_id: str | None = None) -> list:
+        # Late-arriving data: previous days whose raw file changed since they were processed.
+        from ecompipe.ingest import reprocess_late_partitions as reprocess
+
+        return reprocess(run_date, int((params or {}).get("lookback_days") or 0), run_id or "manual")
+
+    @task(pool=WAREHOUSE_POOL)
+    def ingest_raw_partition(run_date: str, params: dict | None = None, dag_run: object = None) -> dict[str, object]:
         from ecompipe.ingest import demo_mode_enabled, ensure_raw_partition
 
-        return ensure_raw_partition(run_date, demo_mode_enabled((params or {}).get("generate_if_missing")))
+        values = params or {}
+        conf = getattr(dag_run, "conf", None) or {}
+        force = bool(values.get("force")) or bool(conf.get("force"))
+        return ensure_raw_partition(run_date, demo_mode_enabled(values.get("generate_if_missing")), force=force)
 
     transform = DbtTaskGroup(
         group_id="dbt",
@@ -111,4 +137,4 @@ with DAG(
 
         return record_run_outcome(run_date, context)
 
-    ingest_raw_partition(RUN_DATE) >> transform >> record_run(RUN_DATE)
+    reprocess_late_partitions(RUN_DATE) >> ingest_raw_partition(RUN_DATE) >> transform >> record_run(RUN_DATE)

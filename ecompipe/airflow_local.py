@@ -387,7 +387,8 @@ def backfill(start: str, end: str, max_active_runs: int = 3, reprocess: str = "n
             "max_active_runs": max_active_runs,
             "reprocess_behavior": reprocess,
             "run_backwards": False,
-            "dag_run_conf": {},
+            # A reprocessing backfill processes even byte-identical partitions (skip-unchanged off).
+            "dag_run_conf": {"force": reprocess != "none"},
         },
     )
     backfill_id = created["id"]  # type: ignore[index]

@@ -100,13 +100,9 @@ def run_chunk(chunk: dict[str, str], generate_if_missing: bool, run_id: str = "m
         dbt_build_range(start, end)
     except ChunkFailedError:
         for day in date_range(start, end):
-            record_run(
-                RunRecord(day.isoformat(), run_id, "bulk", started, datetime.now(UTC).isoformat(), "failed")
-            )
+            record_run(RunRecord(day.isoformat(), run_id, "bulk", started, datetime.now(UTC).isoformat(), "failed"))
         raise
     for day in date_range(start, end):
         write_report(day.isoformat())
-        record_run(
-            RunRecord(day.isoformat(), run_id, "bulk", started, datetime.now(UTC).isoformat(), "success")
-        )
+        record_run(RunRecord(day.isoformat(), run_id, "bulk", started, datetime.now(UTC).isoformat(), "success"))
     return {"start_date": start, "end_date": end, "generated": generated}

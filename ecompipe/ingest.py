@@ -9,6 +9,8 @@ import subprocess
 import sys
 from datetime import UTC
 
+import duckdb
+
 from ecompipe.dates import parse_date
 from ecompipe.generator import generate_partition
 from ecompipe.settings import raw_dir, raw_partition_path
@@ -27,21 +29,84 @@ def demo_mode_enabled(override: object = None) -> bool:
     return os.environ.get("PIPELINE_MODE", "production").lower() == "demo"
 
 
-def ensure_raw_partition(run_date: str, generate_if_missing: bool, rows: int = 1000) -> dict[str, object]:
-    """Check that the date's raw partition exists; in demo mode generate it when it does not."""
+def ensure_raw_partition(
+    run_date: str, generate_if_missing: bool, rows: int = 1000, force: bool = False
+) -> dict[str, object]:
+    """Check that the date's raw partition exists (demo mode: generate it), then skip the run when
+    the file is byte-identical to the one already processed successfully, unless ``force``."""
+    from airflow.exceptions import AirflowSkipException
+
+    from ecompipe.manifest import fingerprint, recorded_sha256
+
     day = parse_date(run_date, "run_date").isoformat()
     path = raw_partition_path(day)
-    if path.exists():
-        log.info("Raw partition for %s is present: %s (%d bytes)", day, path, path.stat().st_size)
-        return {"run_date": day, "path": str(path), "generated": False}
-    if not generate_if_missing:
-        raise MissingPartitionError(
-            f"Raw partition for {day} not found: {path}. Deliver the file, or run in demo mode "
-            f"(PIPELINE_MODE=demo, or trigger with param generate_if_missing=true) to generate it."
+    generated = False
+    if not path.exists():
+        if not generate_if_missing:
+            raise MissingPartitionError(
+                f"Raw partition for {day} not found: {path}. Deliver the file, or run in demo mode "
+                f"(PIPELINE_MODE=demo, or trigger with param generate_if_missing=true) to generate it."
+            )
+        result = generate_partition(day, raw_dir(), rows=rows)
+        generated = True
+        log.info("Demo mode: generated %s rows for %s at %s", result["num_transactions"], day, path)
+    current = fingerprint(day)
+    assert current is not None
+    log.info("Raw partition for %s: %s (%d bytes, sha256 %s)", day, path, current.size_bytes, current.sha256)
+    if not force and recorded_sha256([day]).get(day) == current.sha256:
+        raise AirflowSkipException(
+            f"Raw partition for {day} is byte-identical to the one already processed (sha256 {current.sha256[:12]}): "
+            "nothing to do. Trigger with param force=true (or make rerun) to process it anyway."
         )
-    result = generate_partition(day, raw_dir(), rows=rows)
-    log.info("Demo mode: generated %s rows for %s at %s", result["num_transactions"], day, path)
-    return {"run_date": day, "path": str(path), "generated": True}
+    return {"run_date": day, "path": str(path), "generated": generated, "sha256": current.sha256}
+
+
+def reprocess_late_partitions(run_date: str, lookback_days: int, run_id: str) -> list[dict[str, object]]:
+    """Reprocess every previous date (up to ``lookback_days`` back) whose raw file changed since it
+    was processed: dbt for that date, its exports and quality report, a registry record with the
+    row counts before and after."""
+    from datetime import datetime
+
+    from ecompipe.bulk import dbt_build_range
+    from ecompipe.manifest import changed_in_lookback
+    from ecompipe.quality import write_report
+    from ecompipe.registry import RunRecord, record_run
+
+    day = parse_date(run_date, "run_date").isoformat()
+    done = []
+    for late in changed_in_lookback(day, lookback_days):
+        before = _kept_rows(late)
+        started = datetime.now(UTC).isoformat()
+        log.info("Late re-delivery of %s detected (file changed since it was processed): reprocessing", late)
+        dbt_build_range(late, late)
+        write_report(late)
+        after = _kept_rows(late)
+        record = RunRecord(
+            late,
+            f"{run_id}:late:{late}",
+            "late-data reprocess",
+            started,
+            datetime.now(UTC).isoformat(),
+            "success",
+            dbt_summary=f"late re-delivery found by the run for {day}; kept rows before {before}, after {after}",
+        )
+        record_run(record)
+        done.append({"date": late, "kept_before": before, "kept_after": after})
+    log.info("Late data: %s", done or f"no change in the {lookback_days} day(s) before {day}")
+    return done
+
+
+def _kept_rows(day: str) -> int | None:
+    from ecompipe.warehouse import connect_read_only
+
+    try:
+        with connect_read_only() as con:
+            row = con.execute("select kept_rows from int_partitions__row_accounting where partition_date = ?", [day])
+            found = row.fetchone()
+    except (FileNotFoundError, duckdb.Error) as exc:  # no warehouse or table yet
+        log.info("No row count for %s yet (%s)", day, exc)
+        return None
+    return int(found[0]) if found else None
 
 
 def report_date(run_date: str) -> dict[str, object]:
@@ -96,14 +161,16 @@ def record_run_outcome(run_date: str, context: dict[str, object]) -> dict[str, o
         for task_id, state in _flatten_states(states).items()
         if task_id != task_instance.task_id and state in ("failed", "upstream_failed")  # type: ignore[attr-defined]
     )
-    status = "failed" if upstream_failed else "success"
+    flat = _flatten_states(states)
+    skipped = flat.get("ingest_raw_partition") == "skipped"
+    status = "failed" if upstream_failed else ("skipped" if skipped else "success")
     summary: dict[str, object] = {}
-    if not upstream_failed:
+    if status == "success":
         summary = report_date(day)
     record = {
         "run_date": day,
         "run_id": str(getattr(dag_run, "run_id", "")),
-        "run_type": str(getattr(dag_run, "run_type", "manual")),
+        "run_type": str(getattr(getattr(dag_run, "run_type", None), "value", None) or "manual"),
         "started_at": str(getattr(dag_run, "start_date", "") or "") or None,
         "ended_at": datetime.now(UTC).isoformat(),
         "status": status,

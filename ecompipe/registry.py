@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from ecompipe import manifest
 from ecompipe.dates import parse_date
 from ecompipe.settings import data_dir, duckdb_path, features_dir, processed_dir
 
@@ -125,6 +126,9 @@ def record_run(record: RunRecord, warehouse: Path | None = None) -> RunRecord:
                 record.dbt_summary,
             ],
         )
+        if record.status == "success":
+            # The partition as processed now: later runs skip it while it stays byte-identical.
+            manifest.record(con, record.run_date, record.run_id)
         con.execute("commit")
     _rewrite_jsonl(record)
     return record

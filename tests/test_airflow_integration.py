@@ -22,6 +22,7 @@ from tests.conftest import REPO_ROOT, Pipeline
 pytestmark = pytest.mark.airflow
 DAG_ID = "end_to_end_data_pipeline"
 DATES = ["2024-01-01", "2024-01-02", "2024-01-03"]
+AIRFLOW = str(Path(os.sys.executable).parent / "airflow")
 
 
 def _free_port() -> int:
@@ -40,29 +41,71 @@ def _exports(data_dir: Path) -> dict[str, bytes]:
     return {str(path.relative_to(data_dir)): path.read_bytes() for path in files}
 
 
-def test_dags_test_processes_the_day_before_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A run at 2024-01-03 02:00 (interval 01-02 02:00 .. 01-03 02:00) processes partition 2024-01-02."""
+def _dags_test_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> tuple[dict[str, str], Path]:
     data_dir = tmp_path / "data"
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow_home"))
     monkeypatch.setenv("PIPELINE_DATA_DIR", str(data_dir))
     monkeypatch.setenv("DUCKDB_PATH", str(data_dir / "warehouse.duckdb"))
-    monkeypatch.setenv("PIPELINE_MODE", "demo")  # the ingestion task generates the missing partition
+    monkeypatch.setenv("PIPELINE_MODE", mode)
     monkeypatch.setenv("PIPELINE_RETRY_DELAY_SECONDS", "1")
     env = airflow_local.airflow_env()
-    airflow = str(Path(os.sys.executable).parent / "airflow")
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    return env, data_dir
+
+
+def _dags_test(env: dict[str, str], logical_date: str) -> subprocess.CompletedProcess[str]:
     completed = subprocess.run(
-        [airflow, "dags", "test", DAG_ID, "2024-01-03T02:00:00+00:00"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        [AIRFLOW, "dags", "test", DAG_ID, logical_date], env=env, capture_output=True, text=True, timeout=600
     )
     assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-3000:]
+    return completed
+
+
+def _registry(warehouse: Path) -> list[tuple[str, str, str, str]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.sql(
+            "select run_date::varchar, run_type, status, coalesce(dbt_summary, '') from pipeline_runs order by ended_at"
+        ).fetchall()
+
+
+def test_dags_test_processes_the_day_before_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run at 2024-01-03 02:00 (interval 01-02 02:00 .. 01-03 02:00) processes partition 2024-01-02."""
+    env, data_dir = _dags_test_env(tmp_path, monkeypatch, "demo")  # ingestion generates the partition
+    _dags_test(env, "2024-01-03T02:00:00+00:00")
     assert (data_dir / "raw" / "2024-01-02" / "transactions.csv").exists()
     assert not (data_dir / "raw" / "2024-01-03").exists()
     assert _dates(data_dir / "warehouse.duckdb") == ["2024-01-02"]
     assert (data_dir / "features/daily/date=2024-01-02/features.parquet").exists()
+    assert (data_dir / "logs/data_quality/2024-01-02/report.json").exists()
+    assert [row[:3] for row in _registry(data_dir / "warehouse.duckdb")] == [("2024-01-02", "manual", "success")]
+
+
+def test_late_redelivery_is_reprocessed_and_unchanged_partition_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, data_dir = _dags_test_env(tmp_path, monkeypatch, "production")
+    pipeline = Pipeline(data_dir=data_dir, work_dir=tmp_path / "work")
+    pipeline.generate("2024-01-01", "2024-01-02", "2024-01-03", rows=300)
+    for logical in ("2024-01-02", "2024-01-03", "2024-01-04"):
+        _dags_test(env, f"{logical}T02:00:00+00:00")
+    warehouse = data_dir / "warehouse.duckdb"
+    assert _dates(warehouse) == ["2024-01-01", "2024-01-02", "2024-01-03"]
+
+    # Day D-2 is re-delivered with other rows; day D's run is repeated with D unchanged.
+    pipeline.generate("2024-01-01", rows=250, seed=7, force=True)
+    _dags_test(env, "2024-01-04T02:00:00+00:00")
+    runs = _registry(warehouse)
+    assert runs[-2][:3] == ("2024-01-01", "late-data reprocess", "success")
+    assert "kept rows before" in runs[-2][3] and "after" in runs[-2][3]
+    assert runs[-1][:3] == ("2024-01-03", "manual", "skipped"), "an unchanged partition is skipped"
+
+    # The warehouse now equals a clean run over the files as they are.
+    clean = Pipeline(data_dir=data_dir, work_dir=tmp_path / "clean", warehouse_name="clean.duckdb")
+    exports = _exports(data_dir)
+    for day in ("2024-01-01", "2024-01-02", "2024-01-03"):
+        clean.build(day)
+    assert fingerprints(warehouse) == fingerprints(clean.warehouse)
+    assert _exports(data_dir) == exports
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +183,9 @@ def test_real_scheduler_backfill_rerun_full_refresh_bulk_and_stop(
     with duckdb.connect(str(warehouse), read_only=True) as con:
         runs = con.sql("select run_date::varchar, run_type, status, rows_in from pipeline_runs order by 1").fetchall()
     assert runs == [(day, "backfill", "success", 300) for day in DATES]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        manifest = con.sql("select count(*), count(distinct sha256) from raw_partition_manifest").fetchone()
+    assert manifest == (3, 3), "each processed partition is in the manifest"
     registry_lines = (data_dir / "pipeline_registry.jsonl").read_text().splitlines()
     assert len(registry_lines) == 3
 

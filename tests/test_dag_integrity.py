@@ -89,7 +89,8 @@ def test_schedule_and_defaults(dag) -> None:
 
 def test_tasks_follow_the_dbt_graph(dag) -> None:
     ids = set(dag.task_ids)
-    assert {"ingest_raw_partition", "record_run"} <= ids
+    assert {"reprocess_late_partitions", "ingest_raw_partition", "record_run"} <= ids
+    assert "reprocess_late_partitions" in dag.get_task("ingest_raw_partition").upstream_task_ids
     dbt_ids = {task_id for task_id in ids if task_id.startswith("dbt.")}
     assert {task_id.split(".")[1].removesuffix("_model_build") for task_id in dbt_ids} == set(DBT_MODELS)
     stg = next(t for t in dag.tasks if t.task_id.startswith("dbt.stg_raw__partitions"))
