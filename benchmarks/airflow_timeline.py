@@ -15,6 +15,7 @@ from datetime import datetime
 LINE_TS = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)")
 TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
 TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
+NEW_STATE = re.compile(r"Task instance state updated.*new_state=(\w+)")
 MARKERS = {
     "spawn": "Running command: [",
     "dbt_started": "Running with dbt=",
@@ -29,6 +30,7 @@ class TaskTimes:
     task_id: str
     start: float
     end: float | None = None
+    state: str | None = None
     marks: dict[str, float] = field(default_factory=dict)
 
     def phases(self) -> dict[str, float]:
@@ -67,11 +69,19 @@ def parse(output: str) -> list[TaskTimes]:
             tasks.append(current)
         elif (ended := TASK_END.search(line)) and current and current.task_id == ended.group(1):
             current.end = ts
+        elif current is not None and (state := NEW_STATE.search(line)):
+            current.state = state.group(1)
         elif current is not None:
             for name, marker in MARKERS.items():
                 if name not in current.marks and _matches(marker, line):
                     current.marks[name] = ts
     return tasks
+
+
+def failed_tasks(tasks: list[TaskTimes]) -> list[str]:
+    """Tasks whose last attempt did not end in success."""
+    last = {task.task_id: task for task in tasks}
+    return sorted(task_id for task_id, task in last.items() if task.end is None or task.state != "success")
 
 
 def summarize(runs: list[list[TaskTimes]]) -> list[dict[str, object]]:

@@ -121,6 +121,21 @@ def project_direct_insert(project: Path) -> None:
     )
 
 
+def project_features_view(project: Path) -> None:
+    """fct_transaction_features becomes a view (the join of fct_transactions and agg_customer_daily),
+    so the warehouse stores the day's clean rows once instead of twice; the export reads the view."""
+    replace_in(
+        project / "models" / "marts" / "fct_transaction_features.sql",
+        "config(\n",
+        "config(\n    materialized = 'view',\n",
+    )
+
+
+def project_direct_insert_and_features_view(project: Path) -> None:
+    project_direct_insert(project)
+    project_features_view(project)
+
+
 # --------------------------------------------------------------------------------------------------
 # DAG patches
 
@@ -136,9 +151,13 @@ def _project_from_env(dag_file: Path) -> None:
 
 
 def dag_run_date_env(dag_file: Path) -> None:
-    """Cosmos tasks get the run date as $PIPELINE_RUN_DATE instead of --vars."""
+    """Cosmos tasks get the run date as $PIPELINE_RUN_DATE instead of --vars.
+
+    (Cosmos refuses operator_args "env" next to ProjectConfig.env_vars; the latter is templated too.)
+    """
     _project_from_env(dag_file)
-    replace_in(dag_file, '"vars": {"run_date": RUN_DATE},', f'"env": {{"{RUN_DATE_ENV}": RUN_DATE}},')
+    replace_in(dag_file, '            "vars": {"run_date": RUN_DATE},\n', "")
+    replace_in(dag_file, "env_vars=pipeline_env(),", f'env_vars={{**pipeline_env(), "{RUN_DATE_ENV}": RUN_DATE}},')
 
 
 def dag_dbt_runner(dag_file: Path) -> None:

@@ -70,7 +70,8 @@ def _fill_from_warehouse(con: duckdb.DuckDBPyConnection, record: RunRecord) -> N
             "select status, count(*) from dq_daily where partition_date = ? group by status order by status",
             [record.run_date],
         ).fetchall()
-        record.dbt_summary = ", ".join(f"{count} {status}" for status, count in counts)
+        checks = "checks: " + ", ".join(f"{count} {status}" for status, count in counts)
+        record.dbt_summary = f"{record.dbt_summary}; {checks}" if record.dbt_summary else checks
     day = record.run_date
     candidates = [
         processed_dir() / f"date={day}" / "transactions_clean.parquet",
