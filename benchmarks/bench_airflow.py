@@ -208,11 +208,12 @@ def run_backfill(cfg: Config) -> dict[str, object]:
             "AIRFLOW_API_PORT": str(_free_port()),
             "AIRFLOW_WORKER_LOG_PORT": str(_free_port()),
             "AIRFLOW_TRIGGER_LOG_PORT": str(_free_port()),
+            "AIRFLOW__COSMOS__CACHE_DIR": str(sandbox.root / "cosmos-cache"),
         }
     )
     logs = sandbox.root / "logs"
-    started = _make(["airflow"], env, logs / "airflow-start.log")
     try:
+        started = _make(["airflow"], env, logs / "airflow-start.log")
         backfill = _make(
             ["backfill", f"START={iso(days[0])}", f"END={iso(days[-1])}", "REPROCESS=completed"],
             env,

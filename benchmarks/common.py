@@ -53,6 +53,7 @@ class Config:
     backfill_days: int = field(default_factory=lambda: _env_int("BENCH_BACKFILL_DAYS", 7))
     experiments: bool = field(default_factory=lambda: _env_flag("BENCH_EXPERIMENTS"))
     sections: tuple[str, ...] = ()
+    render_only: bool = False
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)

@@ -121,6 +121,29 @@ def project_direct_insert(project: Path) -> None:
     )
 
 
+TEMP_VIEW_INCREMENTAL = """
+{#- Incremental SQL models: dbt-duckdb stages the new rows in a temporary TABLE, then inserts them into
+    the model's table, so every row is written twice. As a temporary VIEW, the insert computes the
+    query directly; everything else (hooks, schema changes, full refresh) stays dbt-duckdb's own. -#}
+{% macro duckdb__create_table_as(
+    temporary, relation, compiled_code, language='sql', partitioned_by=none, sorted_by=none
+) -%}
+  {%- if temporary and language == 'sql' and model.config.materialized == 'incremental' -%}
+    create temporary view {{ relation.include(database=false, schema=false) }} as (
+      {{ compiled_code }}
+    )
+  {%- else -%}
+    {{ dbt.duckdb__create_table_as(temporary, relation, compiled_code, language, partitioned_by, sorted_by) }}
+  {%- endif -%}
+{%- endmacro %}
+"""
+
+
+def project_temp_view(project: Path) -> None:
+    """dbt-duckdb's incremental materialization, with its temporary relation created as a view."""
+    (project / "macros" / "incremental_temp_view.sql").write_text(TEMP_VIEW_INCREMENTAL)
+
+
 def project_features_view(project: Path) -> None:
     """fct_transaction_features becomes a view (the join of fct_transactions and agg_customer_daily),
     so the warehouse stores the day's clean rows once instead of twice; the export reads the view."""

@@ -37,6 +37,13 @@ def header(results: dict[str, Any]) -> list[str]:
         f"Generated {results['generated_at']} by `{results['command']}` in {results['duration_s'] / 60:.1f} min "
         f"(medians of {results['config']['reps']} runs unless said otherwise).",
         "",
+        "Sections (measured at, minutes): "
+        + ", ".join(
+            f"{name} ({str(item.get('measured_at', '?'))[11:16]}, {float(item.get('section_s', 0)) / 60:.1f})"
+            for name, item in results["sections"].items()
+        )
+        + ".",
+        "",
         f"Machine: {machine['cores_logical']} logical cores ({machine['cpu_model']}), "
         f"{machine['memory_total_gib']} GiB RAM, {machine['platform']}. Load average at start "
         f"{machine['load_average_at_start']}, at end {results.get('load_average_at_end')}.",
@@ -156,7 +163,7 @@ def dag_parse_section(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def airflow_section(data: dict[str, Any]) -> list[str]:
+def airflow_section(data: dict[str, Any], backfill: dict[str, Any] | None = None) -> list[str]:
     af, dbt = data["airflow_dags_test"], data["dbt_build"]
     totals = af["totals"]
     lines = [
@@ -177,7 +184,8 @@ def airflow_section(data: dict[str, Any]) -> list[str]:
     lines += [
         f"Per task (median s). The {int(totals['dbt_tasks'])} Cosmos tasks spend "
         f"{_s(totals['dbt_execute_s'], 1)} s executing dbt nodes, and {_s(totals['dbt_startup_s'], 1)} s "
-        f"starting dbt (imports), {_s(totals['dbt_parse_s'], 1)} s re-parsing the project (new --vars), "
+        f"starting dbt (imports), {_s(totals['dbt_parse_s'], 1)} s parsing (the first task fully: new --vars; "
+        "the others from Cosmos's partial-parse cache), "
         f"{_s(totals['dbt_exit_s'], 1)} s in dbt's exit, {_s(totals['pre_s'] + totals['post_s'], 1)} s in "
         f"Airflow/Cosmos around dbt; other tasks {_s(totals['other_tasks_s'], 1)} s.",
         "",
@@ -185,7 +193,6 @@ def airflow_section(data: dict[str, Any]) -> list[str]:
     keys = ["total_s", "pre_s", "dbt_startup_s", "dbt_parse_s", "dbt_execute_s", "dbt_exit_s", "post_s"]
     rows = [[f"`{t['task_id']}`", *[_s(t.get(k)) for k in keys]] for t in af["tasks"]]
     lines += _table(["task", "total", "pre", "dbt start-up", "dbt parse", "dbt execute", "dbt exit", "post"], rows)
-    backfill = data.get("backfill")
     if backfill:
         lines += [
             f"Real scheduler (`make airflow`, `make backfill`), {backfill['dates'][0]} .. {backfill['dates'][1]}, "
@@ -193,7 +200,8 @@ def airflow_section(data: dict[str, Any]) -> list[str]:
             f"{_s(backfill['airflow_start_s'], 1)} s, not included) vs plain dbt one date at a time "
             f"{_s(backfill['dbt_per_date_total_s'], 1)} s ({_s(backfill['backfill_over_dbt_per_date'])}x) and "
             f"one ranged dbt build {_s(backfill['dbt_ranged_s'], 1)} s ({_s(backfill['backfill_over_dbt_ranged'])}x); "
-            f"peak RSS of the Airflow processes {_mb(backfill['backfill_peak_tree_rss_mb'])} MB.",
+            "peak RSS summed over the Airflow processes and their tasks "
+            f"{_mb(backfill['backfill_peak_tree_rss_mb'])} MB (shared pages counted in every process).",
             "",
         ]
     else:
@@ -263,7 +271,36 @@ def memory_section(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def render(results: dict[str, Any], targets: list[Target]) -> str:
+def experiments_section(experiments: dict[str, Any]) -> list[str]:
+    """Before/after of the what-ifs (benchmarks/experiments.py), from results/experiments.json."""
+    lines = [
+        "## What would fix the misses: measured before/after on copies",
+        "",
+        f"From `experiments.md` ({experiments.get('generated_at')}; `make bench-experiments`). Each variant "
+        "ran alternately with its baseline, same data and warehouse state; ratios < 1 are faster.",
+        "",
+    ]
+    rows = []
+    for name, data in experiments.get("experiments", {}).items():
+        for variant, item in (data.get("variants") or {}).items():
+            rows.append(
+                [
+                    name,
+                    f"`{variant}`",
+                    _s(item["wall_s"]),
+                    f"{_s(item['vs_baseline_wall'])}x",
+                    f"{_s(item['vs_baseline_cpu'])}x",
+                    "yes"
+                    if item["same_output_as_baseline"]
+                    else "no" + (" (a task failed)" if item.get("failed_tasks") else ""),
+                ]
+            )
+    lines += _table(["experiment", "variant", "wall s", "wall vs baseline", "CPU vs baseline", "same output"], rows)
+    lines += ["The changes worth making, as diffs against the current files: `benchmarks/recommended/*.diff`.", ""]
+    return lines
+
+
+def render(results: dict[str, Any], targets: list[Target], experiments: dict[str, Any] | None = None) -> str:
     sections = results["sections"]
     lines = header(results) + targets_section(targets)
     renderers = (
@@ -274,15 +311,17 @@ def render(results: dict[str, Any], targets: list[Target]) -> str:
         ("generator", generator_section),
     )
     for key, renderer in renderers:
-        if sections.get(key):
+        if key == "airflow" and sections.get(key):
+            lines += airflow_section(sections[key], sections.get("backfill"))
+        elif sections.get(key):
             lines += renderer(sections[key])
         else:
             lines += [f"## {key}: not run", ""]
     lines += memory_section(results)
     if results.get("errors"):
         lines += ["## Errors", "", *[f"- {error}" for error in results["errors"]], ""]
-    lines += [
-        "Experiments (what would fix the misses, measured on copies): see `experiments.md` next to this file.",
-        "",
-    ]
+    if experiments:
+        lines += experiments_section(experiments)
+    else:
+        lines += ["Experiments (what would fix the misses): run `make bench-experiments`.", ""]
     return "\n".join(lines)

@@ -40,6 +40,7 @@ SECTIONS: dict[str, Callable[[Config], dict[str, object]]] = {
     "dag_parse": bench_dag_parse.run,
     "airflow": bench_airflow.run,
     "generator": bench_generator.run,
+    "backfill": bench_airflow.run_backfill,  # opt-in: BENCH_BACKFILL=1, --backfill or --only backfill
 }
 
 
@@ -50,7 +51,8 @@ def parse_args(argv: list[str] | None) -> tuple[Config, Path]:
     parser.add_argument("--sizes", help="raw rows of the one-day comparison, e.g. 100000,1000000")
     parser.add_argument("--history-days", type=int)
     parser.add_argument("--quick", action="store_true", help="small sizes and one run each (smoke test)")
-    parser.add_argument("--backfill", action="store_true", help="also a real-scheduler backfill")
+    parser.add_argument("--backfill", action="store_true", help="also a real-scheduler backfill (slow)")
+    parser.add_argument("--render-only", action="store_true", help="only re-render latest.md from the JSON files")
     parser.add_argument("--results-dir", type=Path, default=Path(os.environ.get("BENCH_RESULTS_DIR", RESULTS_DIR)))
     args = parser.parse_args(argv)
     cfg = Config()
@@ -64,10 +66,12 @@ def parse_args(argv: list[str] | None) -> tuple[Config, Path]:
     if args.history_days:
         cfg.history_days = args.history_days
     cfg.backfill = cfg.backfill or args.backfill
-    cfg.sections = tuple(args.only.split(",")) if args.only else tuple(SECTIONS)
+    default = [name for name in SECTIONS if name != "backfill" or cfg.backfill]
+    cfg.sections = tuple(args.only.split(",")) if args.only else tuple(default)
     unknown = set(cfg.sections) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s) {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    cfg.render_only = args.render_only
     return cfg, args.results_dir
 
 
@@ -79,9 +83,6 @@ def run_sections(cfg: Config) -> tuple[dict[str, Any], list[str]]:
         started = time.perf_counter()
         try:
             result = SECTIONS[name](cfg)
-            if name == "airflow" and cfg.backfill:
-                print("  real-scheduler backfill ...", flush=True)
-                result["backfill"] = bench_airflow.run_backfill(cfg)
         except Exception as exc:  # one broken section must not lose the others' numbers
             errors.append(f"{name}: {exc!r}"[:3000])
             traceback.print_exc()
@@ -108,14 +109,30 @@ def check_outputs(sections: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _experiments(results_dir: Path) -> dict[str, Any] | None:
+    path = results_dir / "experiments.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def render_only(results_dir: Path) -> int:
+    results = json.loads((results_dir / "latest.json").read_text())
+    targets = evaluate(results["sections"])
+    write_text_atomically(results_dir / "latest.md", report.render(results, targets, _experiments(results_dir)))
+    print(f"Rendered {results_dir / 'latest.md'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg, results_dir = parse_args(argv)
+    if cfg.render_only:
+        return render_only(results_dir)
     started = time.perf_counter()
     facts = {"machine": machine(), "versions": versions()}
     sections, errors = run_sections(cfg)
     errors += check_outputs(sections)
     latest_json = results_dir / "latest.json"
-    if set(cfg.sections) != set(SECTIONS) and latest_json.exists():
+    core = {name for name in SECTIONS if name != "backfill"}
+    if not core <= set(cfg.sections) and latest_json.exists():
         previous = json.loads(latest_json.read_text()).get("sections", {})
         sections = {**previous, **sections}
     results: dict[str, Any] = {
@@ -131,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = evaluate(sections)
     results["targets"] = [target.as_dict() for target in targets]
     write_json_atomically(latest_json, results)
-    write_text_atomically(results_dir / "latest.md", report.render(results, targets))
+    write_text_atomically(results_dir / "latest.md", report.render(results, targets, _experiments(results_dir)))
     print(f"\nResults: {latest_json} and {results_dir / 'latest.md'} ({results['duration_s'] / 60:.1f} min)")
     for target in targets:
         verdict = {True: "PASS", False: "MISS", None: "n/a"}[target.passed]
