@@ -148,7 +148,9 @@ def machine() -> dict[str, object]:
 def write_json_atomically(path: Path, payload: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    # Results are committed: paths inside the checkout are written relative to it, not as this machine's.
+    text = json.dumps(payload, indent=2, default=str).replace(f"{REPO_ROOT}/", "")
+    tmp.write_text(text + "\n")
     os.replace(tmp, path)
 
 
