@@ -24,6 +24,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
+from ecompipe.assets import FEATURES_ASSET, features_event_extra
 from ecompipe.settings import DBT_PROJECT_DIR, pipeline_env
 
 DAG_ID = "end_to_end_data_pipeline"
@@ -129,12 +130,18 @@ with DAG(
         },
     )
 
-    @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
+    @task(pool=WAREHOUSE_POOL, trigger_rule="all_done", outlets=[FEATURES_ASSET])
     def record_run(run_date: str, **context: object) -> dict[str, object]:
         # Runs whatever happened upstream: writes the quality report and the run registry, then fails
-        # if an upstream task failed, so that the run's state stays true.
+        # if an upstream task failed, so that the run's state stays true. Only a successful run gets
+        # here without raising, so only it emits the features asset event (downstream DAGs start on it).
         from ecompipe.ingest import record_run_outcome
 
-        return record_run_outcome(run_date, context)
+        outcome = record_run_outcome(run_date, context)
+        changed = [run_date, *[str(d) for d in outcome.get("reprocessed_dates", [])]]
+        context["outlet_events"][FEATURES_ASSET].extra = features_event_extra(  # type: ignore[index]
+            changed, str(outcome.get("status", "success")), DAG_ID
+        )
+        return outcome
 
     reprocess_late_partitions(RUN_DATE) >> ingest_raw_partition(RUN_DATE) >> transform >> record_run(RUN_DATE)

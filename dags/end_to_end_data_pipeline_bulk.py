@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
+from ecompipe.assets import FEATURES_ASSET, features_event_extra
+
 WAREHOUSE_POOL = "duckdb_warehouse"
 
 with DAG(
@@ -52,11 +54,18 @@ with DAG(
         values = params or {}
         return plan_chunks(values["start_date"], values["end_date"], values["chunk_days"])
 
-    @task(pool=WAREHOUSE_POOL, max_active_tis_per_dag=1)
-    def build_chunk(chunk: dict[str, str], params: dict | None = None, run_id: str | None = None) -> dict[str, object]:
+    @task(pool=WAREHOUSE_POOL, max_active_tis_per_dag=1, outlets=[FEATURES_ASSET])
+    def build_chunk(
+        chunk: dict[str, str], params: dict | None = None, run_id: str | None = None, outlet_events: object = None
+    ) -> dict[str, object]:
         from ecompipe.bulk import run_chunk
+        from ecompipe.dates import date_range
         from ecompipe.ingest import demo_mode_enabled
 
-        return run_chunk(chunk, demo_mode_enabled((params or {}).get("generate_if_missing")), run_id or "manual")
+        result = run_chunk(chunk, demo_mode_enabled((params or {}).get("generate_if_missing")), run_id or "manual")
+        # A chunk that raised emits nothing; a finished one tells downstream DAGs which dates changed.
+        dates = [day.isoformat() for day in date_range(chunk["start_date"], chunk["end_date"])]
+        outlet_events[FEATURES_ASSET].extra = features_event_extra(dates, "success", dag.dag_id)  # type: ignore[index]
+        return result
 
     build_chunk.expand(chunk=plan())

@@ -183,4 +183,5 @@ def record_run_outcome(run_date: str, context: dict[str, object]) -> dict[str, o
     log.info("Run registry: %s", completed.stdout.strip())
     if upstream_failed:
         raise RuntimeError(f"Run for {day} failed in {', '.join(sorted(upstream_failed))}; recorded as failed.")
-    return summary
+    late = task_instance.xcom_pull(task_ids="reprocess_late_partitions") or []  # type: ignore[attr-defined]
+    return {**summary, "status": status, "reprocessed_dates": [str(item["date"]) for item in late]}
