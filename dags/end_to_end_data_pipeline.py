@@ -19,12 +19,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 # Airflow before Cosmos: a Cosmos-first import is circular on Airflow 3.
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
 from ecompipe.assets import FEATURES_ASSET, features_event_extra
+from ecompipe.deadlines import deadline_interval_after_logical_date, record_deadline_miss
+from ecompipe.sensors import RawPartitionSensor, sensor_poke_seconds, sensor_timeout_seconds
 from ecompipe.settings import DBT_PROJECT_DIR, pipeline_env
 
 DAG_ID = "end_to_end_data_pipeline"
@@ -58,6 +60,15 @@ with DAG(
     max_active_runs=1,
     default_args=default_args,
     tags=["production", "end-to-end", "scheduled", "dbt", "duckdb"],
+    # A scheduled run must finish PIPELINE_DEADLINE_MINUTES (default 120) after its data interval ends.
+    # Airflow 3.3 has no "data interval end" reference: logical date (= interval start here) + 1 day + N.
+    # On a miss the triggerer runs the callback: it logs the miss and records it in the run registry.
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=deadline_interval_after_logical_date(),
+        callback=AsyncCallback(record_deadline_miss),
+        name="partition loaded within the deadline after its interval",
+    ),
     params={
         "run_date": Param(
             None,
@@ -81,6 +92,20 @@ with DAG(
             None,
             type=["null", "boolean"],
             description="Demo mode: generate a missing raw partition. Default: PIPELINE_MODE=demo in the environment.",
+        ),
+        "sensor_poke_seconds": Param(
+            None,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            description="Production mode: seconds between looks for the raw partition. "
+            "Default: PIPELINE_SENSOR_POKE_SECONDS (300).",
+        ),
+        "sensor_timeout_seconds": Param(
+            None,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            description="Production mode: give up waiting for the raw partition after this many seconds. "
+            "Default: PIPELINE_SENSOR_TIMEOUT_SECONDS (21600).",
         ),
     },
     doc_md=__doc__,
@@ -144,4 +169,15 @@ with DAG(
         )
         return outcome
 
-    reprocess_late_partitions(RUN_DATE) >> ingest_raw_partition(RUN_DATE) >> transform >> record_run(RUN_DATE)
+    # Production mode waits for the day's file (reschedule mode: no worker or pool slot between looks);
+    # demo mode goes straight on (ingestion generates the file). Late-data reprocessing runs meanwhile.
+    wait_for_raw_partition = RawPartitionSensor(
+        task_id="wait_for_raw_partition",
+        run_date=RUN_DATE,
+        mode="reschedule",
+        poke_interval=sensor_poke_seconds(),
+        timeout=sensor_timeout_seconds(),
+    )
+    ingest = ingest_raw_partition(RUN_DATE)
+    wait_for_raw_partition >> ingest
+    reprocess_late_partitions(RUN_DATE) >> ingest >> transform >> record_run(RUN_DATE)

@@ -29,6 +29,31 @@ def demo_mode_enabled(override: object = None) -> bool:
     return os.environ.get("PIPELINE_MODE", "production").lower() == "demo"
 
 
+def partition_arrived(run_date: str, generate_if_missing: bool) -> bool:
+    """The sensor's check: is the date's raw partition there? Demo mode never waits (ingestion generates)."""
+    day = parse_date(run_date, "run_date").isoformat()
+    path = raw_partition_path(day)
+    if generate_if_missing:
+        log.info("Demo mode: not waiting for %s (ingest_raw_partition generates it if missing)", path)
+        return True
+    if path.is_file():
+        log.info("Raw partition for %s has arrived: %s", day, path)
+        return True
+    log.info("Waiting for the raw partition of %s: %s is not there yet", day, path)
+    return False
+
+
+def partition_timeout_message(run_date: str, waited_seconds: float) -> str:
+    """What a timed-out wait says: the date, the file, what to do."""
+    day = parse_date(run_date, "run_date").isoformat()
+    return (
+        f"Raw partition for {day} did not arrive within {waited_seconds:.0f} s: {raw_partition_path(day)} is missing. "
+        f"Deliver the file, then clear this task (or `make rerun DATE={day}`); to wait longer set "
+        "PIPELINE_SENSOR_TIMEOUT_SECONDS (or trigger with param sensor_timeout_seconds); "
+        "in demo mode (PIPELINE_MODE=demo, or param generate_if_missing=true) the partition is generated."
+    )
+
+
 def ensure_raw_partition(
     run_date: str, generate_if_missing: bool, rows: int = 1000, force: bool = False
 ) -> dict[str, object]:

@@ -3,6 +3,12 @@
 ``main.pipeline_runs`` in the warehouse (for SQL and the dashboard) and
 ``$PIPELINE_DATA_DIR/pipeline_registry.jsonl`` (the lab's registry, for people who read files). Writing
 the same (run_date, run_id) again replaces its record in both: recording is idempotent.
+
+A missed deadline (``record_deadline_miss``, called by the DAG's deadline callback) sets
+``deadline_time`` / ``deadline_missed_at`` on the run's record, creating it if the run has not
+recorded itself yet; recording the run later keeps them. DuckDB allows one writing process per file:
+every write here opens a short-lived connection, retrying while another process holds the lock, and
+rewrites the JSON lines file while it holds that lock (so the lock also serialises the file).
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -31,9 +39,22 @@ create table if not exists main.pipeline_runs (
     rows_kept bigint,
     rows_quarantined bigint,
     output_paths varchar,
-    dbt_summary varchar
+    dbt_summary varchar,
+    deadline_time timestamp,
+    deadline_missed_at timestamp
 )
 """
+# Registries created before the deadline columns existed get them on their next write.
+MIGRATE_SQL = (
+    "alter table main.pipeline_runs add column if not exists deadline_time timestamp",
+    "alter table main.pipeline_runs add column if not exists deadline_missed_at timestamp",
+)
+COLUMNS = (
+    "run_date, run_id, run_type, started_at, ended_at, status, rows_in, rows_kept, rows_quarantined, "
+    "output_paths, dbt_summary, deadline_time, deadline_missed_at"
+)
+DEADLINE_FIELDS = ("deadline_time", "deadline_missed_at")
+LOCK_WAIT_SECONDS = float(os.environ.get("PIPELINE_REGISTRY_LOCK_WAIT_SECONDS", "300"))
 
 
 @dataclass
@@ -49,6 +70,8 @@ class RunRecord:
     rows_quarantined: int | None = None
     output_paths: list[str] = field(default_factory=list)
     dbt_summary: str = ""
+    deadline_time: str | None = None
+    deadline_missed_at: str | None = None
 
 
 def registry_path() -> Path:
@@ -82,6 +105,7 @@ def _fill_from_warehouse(con: duckdb.DuckDBPyConnection, record: RunRecord) -> N
 
 
 def _rewrite_jsonl(record: RunRecord) -> None:
+    """Replace the key's line (keeping a deadline miss it recorded) or append one. Call with the lock held."""
     path = registry_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     kept = []
@@ -94,6 +118,8 @@ def _rewrite_jsonl(record: RunRecord) -> None:
                 continue
             if (entry.get("run_date"), entry.get("run_id")) != (record.run_date, record.run_id):
                 kept.append(line)
+            else:
+                _keep_deadline(record, entry)
     kept.append(json.dumps(asdict(record), sort_keys=True))
     handle, tmp_name = tempfile.mkstemp(prefix=".registry.", dir=path.parent)
     with os.fdopen(handle, "w") as tmp:
@@ -101,46 +127,128 @@ def _rewrite_jsonl(record: RunRecord) -> None:
     os.replace(tmp_name, path)
 
 
+def _keep_deadline(record: RunRecord, earlier: dict[str, object]) -> None:
+    """A deadline miss recorded earlier for the same key survives the run's own record."""
+    for name in DEADLINE_FIELDS:
+        value = earlier.get(name)
+        if getattr(record, name) is None and value is not None:
+            setattr(record, name, value.isoformat() if isinstance(value, datetime) else str(value))
+
+
+def connect(warehouse: Path | None = None, wait_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-write connection, retried while another process holds DuckDB's write lock."""
+    path = str(warehouse or duckdb_path())
+    give_up = time.monotonic() + (LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+    while True:
+        try:
+            return duckdb.connect(path)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > give_up:
+                raise RuntimeError(
+                    f"Could not open the warehouse {path} to write the run registry ({exc}). If another "
+                    "process holds it (a `make sql` shell, a dbt run), close it or wait, then retry."
+                ) from exc
+            time.sleep(1.0)
+
+
+def _ensure_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(CREATE_SQL)
+    for statement in MIGRATE_SQL:
+        con.execute(statement)
+
+
+def _existing(con: duckdb.DuckDBPyConnection, run_date: str, run_id: str) -> dict[str, object] | None:
+    found = con.execute(
+        f"select {', '.join(DEADLINE_FIELDS)} from main.pipeline_runs where run_date = ? and run_id = ?",
+        [run_date, run_id],
+    ).fetchone()
+    return dict(zip(DEADLINE_FIELDS, found, strict=True)) if found else None
+
+
+def _insert(con: duckdb.DuckDBPyConnection, record: RunRecord) -> None:
+    con.execute("delete from main.pipeline_runs where run_date = ? and run_id = ?", [record.run_date, record.run_id])
+    con.execute(
+        f"insert into main.pipeline_runs ({COLUMNS}) values ({', '.join('?' * 13)})",
+        [
+            record.run_date,
+            record.run_id,
+            record.run_type,
+            record.started_at,
+            record.ended_at,
+            record.status,
+            record.rows_in,
+            record.rows_kept,
+            record.rows_quarantined,
+            json.dumps(record.output_paths),
+            record.dbt_summary,
+            record.deadline_time,
+            record.deadline_missed_at,
+        ],
+    )
+
+
 def record_run(record: RunRecord, warehouse: Path | None = None) -> RunRecord:
     """Complete the record from the warehouse and write it (replacing any earlier one for the key)."""
     record.run_date = parse_date(record.run_date, "run_date").isoformat()
-    with duckdb.connect(str(warehouse or duckdb_path())) as con:
+    with connect(warehouse) as con:
         _fill_from_warehouse(con, record)
-        con.execute(CREATE_SQL)
+        _ensure_table(con)
         con.execute("begin")
-        con.execute(
-            "delete from main.pipeline_runs where run_date = ? and run_id = ?", [record.run_date, record.run_id]
-        )
-        con.execute(
-            "insert into main.pipeline_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                record.run_date,
-                record.run_id,
-                record.run_type,
-                record.started_at,
-                record.ended_at,
-                record.status,
-                record.rows_in,
-                record.rows_kept,
-                record.rows_quarantined,
-                json.dumps(record.output_paths),
-                record.dbt_summary,
-            ],
-        )
+        _keep_deadline(record, _existing(con, record.run_date, record.run_id) or {})
+        _insert(con, record)
         if record.status == "success":
             # The partition as processed now: later runs skip it while it stays byte-identical.
             manifest.record(con, record.run_date, record.run_id)
         con.execute("commit")
-    _rewrite_jsonl(record)
+        _rewrite_jsonl(record)  # while the lock is held: it serialises writers of the file too
     return record
 
 
+def record_deadline_miss(record: RunRecord, warehouse: Path | None = None) -> RunRecord:
+    """Set the deadline fields on the run's record (created with ``record``'s fields if the run has not
+    recorded itself yet). Idempotent per (run_date, run_id): the first miss recorded is kept."""
+    record.run_date = parse_date(record.run_date, "run_date").isoformat()
+    with connect(warehouse) as con:
+        _ensure_table(con)
+        con.execute("begin")
+        if _existing(con, record.run_date, record.run_id) is None:
+            _insert(con, record)
+        con.execute(
+            "update main.pipeline_runs set deadline_time = coalesce(deadline_time, ?::timestamp), "
+            "deadline_missed_at = coalesce(deadline_missed_at, ?::timestamp) where run_date = ? and run_id = ?",
+            [record.deadline_time, record.deadline_missed_at, record.run_date, record.run_id],
+        )
+        stored = con.execute(
+            f"select {COLUMNS} from main.pipeline_runs where run_date = ? and run_id = ?",
+            [record.run_date, record.run_id],
+        ).fetchone()
+        con.execute("commit")
+        merged = _record_from_row(stored)
+        _rewrite_jsonl(merged)
+    return merged
+
+
+def _record_from_row(row: tuple | None) -> RunRecord:
+    assert row is not None
+    values = dict(zip([name.strip() for name in COLUMNS.split(",")], row, strict=True))
+    for name, value in values.items():
+        if name in ("run_date", "started_at", "ended_at", *DEADLINE_FIELDS) and value is not None:
+            values[name] = value.isoformat()
+    values["output_paths"] = json.loads(values["output_paths"] or "[]")
+    values["dbt_summary"] = values["dbt_summary"] or ""
+    return RunRecord(**values)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ecompipe.registry '<RunRecord as JSON>'``: record a run (used by the DAGs' tasks)."""
+    """``python -m ecompipe.registry [deadline-missed] '<RunRecord as JSON>'``: record a run, or a missed
+    deadline (used by the DAGs' tasks and the deadline callback)."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
-    record = record_run(RunRecord(**json.loads(args[0])))
+    if args and args[0] == "deadline-missed":
+        record = record_deadline_miss(RunRecord(**json.loads(args[1])))
+    else:
+        record = record_run(RunRecord(**json.loads(args[0])))
     print(json.dumps(asdict(record)))
     return 0
 

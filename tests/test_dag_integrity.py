@@ -29,6 +29,9 @@ DBT_MODELS = (
 )
 
 
+SENSOR_ID = "wait_for_raw_partition"
+
+
 @pytest.fixture(scope="module")
 def dagbag() -> DagBag:
     return DagBag(dag_folder=str(DAGS_DIR))
@@ -107,6 +110,8 @@ def test_tasks_follow_the_dbt_graph(dag) -> None:
 
 def test_every_warehouse_task_uses_the_one_slot_pool(dag) -> None:  # the daily DAG
     for task in dag.tasks:
+        if task.task_id == SENSOR_ID:
+            continue  # only looks for a file; waiting must not block the warehouse (checked below)
         assert task.pool == "duckdb_warehouse", f"{task.task_id} writes or reads the warehouse outside the pool"
 
 
@@ -136,3 +141,40 @@ def test_dbt_tasks_get_absolute_pipeline_paths(dag) -> None:
     dbt_task = next(t for t in dag.tasks if t.task_id.startswith("dbt.fct_transactions"))
     assert Path(dbt_task.env["PIPELINE_DATA_DIR"]).is_absolute()
     assert Path(dbt_task.env["DUCKDB_PATH"]).is_absolute()
+
+
+def test_production_runs_wait_for_their_partition_without_holding_a_slot(dag) -> None:
+    sensor = dag.get_task(SENSOR_ID)
+    assert getattr(sensor, "_is_sensor", False) or "Sensor" in type(sensor).__name__
+    assert sensor.mode == "reschedule", "a poking sensor would hold a worker slot for hours"
+    assert sensor.pool != "duckdb_warehouse", "waiting must not take the warehouse's only slot"
+    assert sensor.poke_interval == 300 and sensor.timeout == 6 * 3600, "production defaults: 5 min / 6 h"
+    ingest = dag.get_task("ingest_raw_partition")
+    assert SENSOR_ID in ingest.upstream_task_ids
+    assert sensor.run_date == ingest.op_args[0], "the sensor waits for the date ingestion processes"
+    assert {"sensor_poke_seconds", "sensor_timeout_seconds"} <= set(dag.params)
+
+
+def test_sensor_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIPELINE_SENSOR_POKE_SECONDS", "7")
+    monkeypatch.setenv("PIPELINE_SENSOR_TIMEOUT_SECONDS", "90")
+    monkeypatch.setenv("PIPELINE_DEADLINE_MINUTES", "30")
+    configured = DagBag(dag_folder=str(DAGS_DIR)).dags[DAG_ID]
+    sensor = configured.get_task(SENSOR_ID)
+    assert (sensor.poke_interval, sensor.timeout) == (7, 90)
+    [alert] = configured.deadline if isinstance(configured.deadline, list) else [configured.deadline]
+    assert alert.interval == timedelta(days=1, minutes=30)
+    monkeypatch.setenv("PIPELINE_SENSOR_TIMEOUT_SECONDS", "-5")
+    bag = DagBag(dag_folder=str(DAGS_DIR))
+    assert any("PIPELINE_SENSOR_TIMEOUT_SECONDS must be" in str(error) for error in bag.import_errors.values())
+
+
+def test_deadline_is_two_hours_after_the_data_interval(dag) -> None:
+    from airflow.sdk import AsyncCallback, DeadlineReference
+
+    [alert] = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    assert alert.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
+    # Scheduled runs: logical date = data interval start, one-day interval -> interval end + 2 h.
+    assert alert.interval == timedelta(days=1, hours=2)
+    assert isinstance(alert.callback, AsyncCallback)
+    assert alert.callback.path == "ecompipe.deadlines.record_deadline_miss"
