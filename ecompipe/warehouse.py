@@ -8,7 +8,7 @@ import duckdb
 
 from ecompipe.settings import duckdb_path
 
-MART_TABLES = ("fct_transactions", "agg_customer_daily", "fct_transaction_features")
+MART_TABLES = ("fct_transactions", "agg_customer_daily", "agg_customer_rolling", "fct_transaction_features")
 MODEL_TABLES = (
     "stg_raw__partitions",
     "stg_raw__transactions",

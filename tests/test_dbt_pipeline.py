@@ -191,3 +191,83 @@ def test_every_model_table_exists_after_a_build(pipeline: Pipeline) -> None:
     assert set(MODEL_TABLES) | {"export_daily_parquet", "dbt_test_results"} <= tables
     results = _query(pipeline, "select status from dbt_test_results where scope_start = '2024-01-01'")
     assert len(results) >= 15 and set(results["status"]) == {"pass"}
+
+
+def _pandas_rolling(pipeline: Pipeline, dates: list[str]) -> pd.DataFrame:
+    """The rolling features from the raw files with pandas' own time-based windows (the lab's way)."""
+    clean = pd.concat([lab_clean(pipeline.raw_dir / day / "transactions.csv") for day in dates])
+    clean["transaction_date"] = pd.to_datetime(clean["timestamp"]).dt.normalize()
+    daily = (
+        clean.groupby(["customer_id", "transaction_date"])["total_amount"]
+        .agg(num_purchases="count", total_spent="sum")
+        .reset_index()
+        .sort_values(["customer_id", "transaction_date"])
+        .set_index("transaction_date")
+    )
+    grouped = daily.groupby("customer_id")[["num_purchases", "total_spent"]]
+    windows = {days: grouped.rolling(f"{days}D").sum() for days in (7, 30)}
+    result = pd.concat(
+        {
+            "purchases_7d": windows[7]["num_purchases"],
+            "spent_7d": windows[7]["total_spent"],
+            "purchases_30d": windows[30]["num_purchases"],
+            "spent_30d": windows[30]["total_spent"],
+        },
+        axis=1,
+    ).reset_index()
+    result["transaction_date"] = result["transaction_date"].dt.strftime("%Y-%m-%d")
+    return result.sort_values(["customer_id", "transaction_date"]).reset_index(drop=True)
+
+
+def _rolling(pipeline: Pipeline) -> pd.DataFrame:
+    frame = _query(
+        pipeline,
+        "select customer_id, strftime(transaction_date, '%Y-%m-%d') as transaction_date, purchases_7d, "
+        "spent_7d, purchases_30d, spent_30d, avg_order_value_7d, avg_order_value_30d "
+        "from agg_customer_rolling order by customer_id, transaction_date",
+    )
+    return frame
+
+
+def test_rolling_features_match_pandas_whatever_the_run_order(pipeline: Pipeline) -> None:
+    # 40 days, so that 30-day windows fill up and roll; processed newest first, the worst order for a
+    # trailing window (each day's window is still empty when it is first computed).
+    dates = [f"2024-01-{day:02d}" for day in range(1, 32)] + [f"2024-02-{day:02d}" for day in range(1, 10)]
+    pipeline.generate(*dates, rows=120)
+    for chunk_end in range(len(dates), 0, -10):
+        chunk = dates[max(0, chunk_end - 10) : chunk_end]
+        pipeline.dbt("build", variables={"start_date": chunk[0], "end_date": chunk[-1]})
+
+    actual, expected = _rolling(pipeline), _pandas_rolling(pipeline, dates)
+    assert actual[["customer_id", "transaction_date"]].values.tolist() == (
+        expected[["customer_id", "transaction_date"]].values.tolist()
+    )
+    for column in ("purchases_7d", "purchases_30d"):
+        assert actual[column].tolist() == expected[column].astype(int).tolist(), column
+    for column in ("spent_7d", "spent_30d"):
+        assert actual[column].astype(float).tolist() == pytest.approx(expected[column].tolist()), column
+    aov = (expected["spent_30d"] / expected["purchases_30d"]).tolist()
+    assert actual["avg_order_value_30d"].tolist() == pytest.approx(aov)
+    # Windows really roll: some customer has more purchases in 30 days than in the last 7.
+    assert (actual["purchases_30d"] > actual["purchases_7d"]).any()
+
+
+def test_late_redelivery_updates_the_rolling_windows_after_it(pipeline: Pipeline, tmp_path) -> None:
+    dates = [f"2024-03-{day:02d}" for day in range(1, 7)]
+    pipeline.generate(*dates, rows=150)
+    for day in dates:
+        pipeline.build(day)
+    before = _rolling(pipeline)
+
+    pipeline.generate("2024-03-03", rows=400, seed=7, force=True)  # late, bigger re-delivery
+    pipeline.build("2024-03-03")
+    after = _rolling(pipeline)
+    # Later days' 7- and 30-day windows include the re-delivered day and changed with it ...
+    changed = before.merge(after, on=["customer_id", "transaction_date"], suffixes=("_before", "_after"))
+    later = changed[changed["transaction_date"] > "2024-03-03"]
+    assert (later["purchases_30d_before"] != later["purchases_30d_after"]).any()
+
+    # ... and the table equals a clean build of the current files.
+    clean = Pipeline(data_dir=pipeline.data_dir, work_dir=tmp_path / "clean_work", warehouse_name="clean.duckdb")
+    clean.dbt("build", variables={"start_date": dates[0], "end_date": dates[-1]})
+    assert fingerprints(pipeline.warehouse, MART_TABLES) == fingerprints(clean.warehouse, MART_TABLES)

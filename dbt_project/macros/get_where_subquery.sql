@@ -7,9 +7,11 @@
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
     {%- if where -%}
-        {%- set match = modules.re.search('__run_scope__\\(\\s*([a-z_]+)\\s*\\)', where) -%}
+        {#- `__run_scope__(col)` or `__run_scope__(col, N)`: N more days after the scope (trailing windows). -#}
+        {%- set match = modules.re.search('__run_scope__\\(\\s*([a-z_]+)\\s*(?:,\\s*([0-9]+)\\s*)?\\)', where) -%}
         {%- if match -%}
-            {%- set where = where.replace(match.group(0), scope_filter_for_tests(match.group(1))) -%}
+            {%- set predicate = scope_filter_for_tests(match.group(1), (match.group(2) or 0) | int) -%}
+            {%- set where = where.replace(match.group(0), predicate) -%}
         {%- endif -%}
         {%- if execute and '__run_scope__' in where -%}
             {{ exceptions.raise_compiler_error("Malformed __run_scope__(column) in test where: " ~ where) }}

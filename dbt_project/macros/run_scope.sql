@@ -90,13 +90,24 @@
     )
 {%- endmacro %}
 
-{% macro scope_filter(column) -%}
-    {#- A predicate on a date column that keeps only the run scope's dates. -#}
+{% macro _shifted(day, days) -%}
+    {#- A validated YYYY-MM-DD date moved by a number of days, as YYYY-MM-DD. -#}
+    {%- do return((modules.datetime.date.fromisoformat(day) + modules.datetime.timedelta(days=days)).isoformat()) -%}
+{%- endmacro %}
+
+{% macro _scope_predicate(column, scope, days_before, days_after) -%}
+    {{ column }} between date '{{ _shifted(scope.start, -days_before) }}' and date '{{ _shifted(scope.end, days_after) }}'
+{%- endmacro %}
+
+{% macro scope_filter(column, days_before=0, days_after=0) -%}
+    {#- A predicate on a date column that keeps only the run scope's dates, optionally widened: a
+        trailing-window model reads `days_before` more days of input and rewrites the `days_after`
+        following days, whose windows contain the scope. -#}
     {%- set scope = run_scope() -%}
     {%- if scope.full or not is_incremental() -%}
         true
     {%- else -%}
-        {{ column }} between date '{{ scope.start }}' and date '{{ scope.end }}'
+        {{ _scope_predicate(column, scope, days_before | int, days_after | int) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -114,24 +125,25 @@
     {%- do return(dates) -%}
 {%- endmacro %}
 
-{% macro replace_scope(column) -%}
+{% macro replace_scope(column, days_after=0) -%}
     {#- Pre-hook of every incremental model: remove the scope's dates, the model then appends them
         again. Same transaction as the insert, so a failure leaves the old rows in place. Deleting
         explicitly (not delete+insert on a key) is what makes a re-delivered day with zero valid
         rows replace the old rows with nothing. -#}
     {%- if is_incremental() -%}
-        delete from {{ this }} where {{ scope_filter(column) }}
+        delete from {{ this }} where {{ scope_filter(column, days_after=days_after) }}
     {%- else -%}
         select 1
     {%- endif -%}
 {%- endmacro %}
 
-{% macro scope_filter_for_tests(column) -%}
-    {#- Tests on incremental tables check the run scope's rows, not the whole history. -#}
+{% macro scope_filter_for_tests(column, days_before=0, days_after=0) -%}
+    {#- Tests on incremental tables check the run scope's rows (and the days after it that the run
+        rewrote, for trailing-window models), not the whole history. -#}
     {%- set scope = run_scope() -%}
     {%- if scope.full -%}
         true
     {%- else -%}
-        {{ column }} between date '{{ scope.start }}' and date '{{ scope.end }}'
+        {{ _scope_predicate(column, scope, days_before | int, days_after | int) }}
     {%- endif -%}
 {%- endmacro %}
