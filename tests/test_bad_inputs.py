@@ -46,7 +46,7 @@ def per_date_state(pipeline: Pipeline) -> dict[tuple[str, str], object]:
     state: dict[tuple[str, str], object] = {}
     with duckdb.connect(str(pipeline.warehouse), read_only=True) as con:
         for table in MART_TABLES:
-            column = "transaction_date" if table == "agg_customer_daily" else "partition_date"
+            column = "transaction_date" if table.startswith("agg_customer_") else "partition_date"
             query = f"select {column}::varchar, count(*), sum(hash(t)::hugeint) from {table} t group by 1"
             for day, count, digest in con.execute(query).fetchall():
                 state[(table, day)] = (count, int(digest))
