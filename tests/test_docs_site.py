@@ -21,7 +21,7 @@ import pytest
 from ecompipe.docs_site import SITE_FILES, GeneratedDocs, default_port, generate_docs
 from tests.conftest import REPO_ROOT, Pipeline
 
-MARTS = ("fct_transactions", "agg_customer_daily", "fct_transaction_features")
+MARTS = ("fct_transactions", "agg_customer_daily", "agg_customer_rolling", "fct_transaction_features")
 DOCUMENTED_NODES = ("model", "analysis", "seed", "snapshot")
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
