@@ -169,12 +169,11 @@ with DAG(
         )
         return outcome
 
-    # Production mode waits for the day's file (reschedule mode: no worker or pool slot between looks);
-    # demo mode goes straight on (ingestion generates the file). Late-data reprocessing runs meanwhile.
+    # Production mode waits for the day's file, deferred to the triggerer (no worker or pool slot while
+    # waiting); demo mode goes straight on (ingestion generates the file). Late data is reprocessed meanwhile.
     wait_for_raw_partition = RawPartitionSensor(
         task_id="wait_for_raw_partition",
         run_date=RUN_DATE,
-        mode="reschedule",
         poke_interval=sensor_poke_seconds(),
         timeout=sensor_timeout_seconds(),
     )

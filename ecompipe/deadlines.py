@@ -74,8 +74,12 @@ def miss_record(context: dict[str, Any], missed_at: datetime) -> dict[str, Any]:
     }
 
 
-async def record_deadline_miss(context: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
-    """Deadline-miss callback (runs in the triggerer): log the miss, record it in the run registry."""
+async def record_deadline_miss(context: dict[str, Any] | None = None, **kwargs: Any) -> str:
+    """Deadline-miss callback (runs in the triggerer): log the miss, record it in the run registry.
+
+    Returns a short text: Airflow stores it as the callback's output, a string column (a dict there
+    makes the triggerer crash on SQLite).
+    """
     if not context or "dag_run" not in context:
         raise ValueError(f"Deadline callback called without a dag_run in its context ({kwargs}): nothing to record.")
     dag_run = context["dag_run"]
@@ -86,7 +90,7 @@ async def record_deadline_miss(context: dict[str, Any] | None = None, **kwargs: 
             dag_run.get("dag_run_id"),
             dag_run.get("dag_id"),
         )
-        return {"recorded": False, "run_id": dag_run.get("dag_run_id")}
+        return f"not applicable to {dag_run.get('run_type')} run {dag_run.get('dag_run_id')}: not recorded"
     record = miss_record(context, datetime.now(UTC))
     log.warning(
         "DEADLINE MISSED: %s run %s (partition %s, data interval ending %s) was not finished by %s; state %s.",
@@ -99,7 +103,7 @@ async def record_deadline_miss(context: dict[str, Any] | None = None, **kwargs: 
     )
     stored = await _write_registry(record)
     log.info("Run registry: deadline miss recorded: %s", stored)
-    return {"recorded": True, **stored}
+    return f"recorded: {record['run_date']} {record['run_id']} missed its deadline {record['deadline_time']}"
 
 
 async def _write_registry(record: dict[str, Any]) -> dict[str, Any]:

@@ -1,21 +1,29 @@
 """The daily DAG's sensor: production runs wait for their raw partition without holding a worker slot.
 
-``mode="reschedule"``: between pokes the task instance is ``up_for_reschedule`` and holds neither a
-worker slot nor a pool slot. A timeout fails the task for good (``AirflowSensorTimeout`` is never
-retried) with a message naming the date and the missing file.
+Deferrable: the task looks once; if the file is not there it defers to Airflow's ``FileTrigger``,
+which looks every ``poke_interval`` seconds inside the triggerer, and the task holds neither a worker
+slot nor a pool slot until the file arrives. A timeout fails the task for good
+(``AirflowSensorTimeout`` is never retried) with a message naming the date and the missing file.
+
+Why not ``mode="reschedule"``: in Airflow 3.2-3.3 a rescheduled sensor can be failed by the scheduler
+when the executor's success event of one poke arrives after the next poke was queued
+(apache/airflow#71172); it happened here with short poke intervals. Deferral avoids the race.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any
 
+from airflow.providers.standard.triggers.file import FileTrigger
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from ecompipe.dates import InvalidDateError, parse_date
+from ecompipe.settings import raw_partition_path
 
-# The checks live in ecompipe.ingest, imported when a poke runs: parsing the DAG stays cheap.
+# The checks live in ecompipe.ingest, imported when the task runs: parsing the DAG stays cheap.
 
 
 def positive_seconds(name: str, default: float) -> float:
@@ -43,37 +51,57 @@ def sensor_timeout_seconds() -> float:
 
 
 class RawPartitionSensor(BaseSensorOperator):
-    """Wait for ``raw/<run_date>/transactions.csv``; succeed at once in demo mode.
+    """Wait for ``raw/<run_date>/transactions.csv`` in the triggerer; succeed at once in demo mode.
 
     ``poke_interval`` and ``timeout`` come from the DAG (environment); the params
     ``sensor_poke_seconds`` / ``sensor_timeout_seconds`` override them for one run.
     """
 
     template_fields = ("run_date",)
+    deferrable = True  # always: the waiting happens in the triggerer (FileTrigger)
 
     def __init__(self, *, run_date: str, **kwargs: Any) -> None:
-        kwargs.setdefault("mode", "reschedule")
         super().__init__(**kwargs)
         self.run_date = run_date
 
-    def execute(self, context: Any) -> Any:
-        self._apply_run_overrides(context.get("params") or {})
+    def execute(self, context: Any) -> str:
+        day = self._prepare(context)
+        if self.poke(context):
+            return str(raw_partition_path(day))
+        self.log.info(
+            "Deferring: the triggerer looks for the file every %ss, for up to %ss", self.poke_interval, self.timeout
+        )
+        self.defer(
+            trigger=FileTrigger(filepath=str(raw_partition_path(day)), poke_interval=self.poke_interval),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Any, event: Any = None) -> str:
+        path = raw_partition_path(parse_date(self.run_date, "run_date").isoformat())
+        self.log.info("Raw partition for %s has arrived: %s", self.run_date, path)
+        return str(path)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        self._prepare(context)
         try:
-            parse_date(self.run_date, "run_date")
-        except InvalidDateError as exc:
-            raise AirflowFailException(f"{exc}: trigger with param run_date=YYYY-MM-DD.") from None
-        try:
-            return super().execute(context)
-        except AirflowSensorTimeout:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSensorTimeout:  # the deferral's timeout
             from ecompipe.ingest import partition_timeout_message
 
             raise AirflowSensorTimeout(partition_timeout_message(self.run_date, self.timeout)) from None
 
-    def _apply_run_overrides(self, params: dict[str, Any]) -> None:
+    def _prepare(self, context: Any) -> str:
+        """Apply the run's overrides and validate the date (before it reaches a path)."""
+        params = context.get("params") or {}
         if params.get("sensor_poke_seconds"):
             self.poke_interval = float(params["sensor_poke_seconds"])
         if params.get("sensor_timeout_seconds"):
             self.timeout = float(params["sensor_timeout_seconds"])
+        try:
+            return parse_date(self.run_date, "run_date").isoformat()
+        except InvalidDateError as exc:
+            raise AirflowFailException(f"{exc}: trigger with param run_date=YYYY-MM-DD.") from None
 
     def poke(self, context: Any) -> bool:
         from ecompipe.ingest import demo_mode_enabled, partition_arrived

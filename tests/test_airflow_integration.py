@@ -121,6 +121,9 @@ def scheduler_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             "PIPELINE_MODE": "production",
             "PIPELINE_SCHEDULE_END_DATE": "2024-01-05",
             "PIPELINE_RETRY_DELAY_SECONDS": "2",
+            # Production mode waits for a missing partition (6 h by default): the failing date gives up fast.
+            "PIPELINE_SENSOR_POKE_SECONDS": "3",
+            "PIPELINE_SENSOR_TIMEOUT_SECONDS": "15",
             "AIRFLOW_API_PORT": str(_free_port()),
             "AIRFLOW_WORKER_LOG_PORT": str(_free_port()),
             "AIRFLOW_TRIGGER_LOG_PORT": str(_free_port()),
