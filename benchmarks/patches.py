@@ -121,27 +121,19 @@ def project_direct_insert(project: Path) -> None:
     )
 
 
-TEMP_VIEW_INCREMENTAL = """
-{#- Incremental SQL models: dbt-duckdb stages the new rows in a temporary TABLE, then inserts them into
-    the model's table, so every row is written twice. As a temporary VIEW, the insert computes the
-    query directly; everything else (hooks, schema changes, full refresh) stays dbt-duckdb's own. -#}
-{% macro duckdb__create_table_as(
-    temporary, relation, compiled_code, language='sql', partitioned_by=none, sorted_by=none
-) -%}
-  {%- if temporary and language == 'sql' and model.config.materialized == 'incremental' -%}
-    create temporary view {{ relation.include(database=false, schema=false) }} as (
-      {{ compiled_code }}
-    )
-  {%- else -%}
-    {{ dbt.duckdb__create_table_as(temporary, relation, compiled_code, language, partitioned_by, sorted_by) }}
-  {%- endif -%}
-{%- endmacro %}
-"""
+TEMP_VIEW_MACRO = Path("macros") / "incremental_temp_view.sql"
 
 
-def project_temp_view(project: Path) -> None:
-    """dbt-duckdb's incremental materialization, with its temporary relation created as a view."""
-    (project / "macros" / "incremental_temp_view.sql").write_text(TEMP_VIEW_INCREMENTAL)
+def project_before_issue_7(project: Path) -> None:
+    """The project as before issue #7's dbt-side changes: dbt-duckdb's own temporary relation, a TABLE
+    (every row written twice), and the raw files' lines counted by both staging models, with trim()."""
+    macro = project / TEMP_VIEW_MACRO
+    if not macro.exists():
+        raise PatchDoesNotApplyError(f"{TEMP_VIEW_MACRO}: not in the project, nothing to remove")
+    macro.unlink()
+    reader = project / "macros" / "read_raw_partitions.sql"
+    replace_in(reader, "raw_file_layouts(count_lines=false)", "raw_file_layouts(count_lines=true)")
+    replace_in(reader, "where not regexp_full_match(line, '[\\\\r ]*')", "where trim(line, chr(13) || ' ') <> ''")
 
 
 def project_features_view(project: Path) -> None:

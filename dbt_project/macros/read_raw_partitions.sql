@@ -70,17 +70,22 @@
     {%- do return(files) -%}
 {%- endmacro %}
 
-{% macro raw_file_layouts() -%}
-    {#- For each scope file: its header's columns (in file order), extras, and the required check. -#}
+{% macro raw_file_layouts(count_lines=true) -%}
+    {#- For each scope file: its header's columns (in file order), extras, and the required check.
+        count_lines: also count the data lines and check var min_raw_rows. Counting reads the whole
+        file, so only stg_raw__partitions (which compiles first and records the count) asks for it;
+        stg_raw__transactions needs the header only. -#}
     {%- set files = raw_partition_files() -%}
     {%- set layouts = [] -%}
     {%- if not files -%}{%- do return(layouts) -%}{%- endif -%}
     {%- set parts = [] -%}
     {%- for day, path in files -%}
-        {#- The first line (header) and the count of non-blank lines, without parsing fields. -#}
+        {#- The first line (header) and the count of non-blank lines (not only CR and spaces), without
+            parsing fields. (A regular expression is cheaper here than trim(), which copies each line.) -#}
         {%- do parts.append("select " ~ loop.index0 ~ " as position, (select line from " ~ _line_reader(path)
-            ~ " limit 1) as header, (select count(*) from " ~ _line_reader(path)
-            ~ " where trim(line, chr(13) || ' ') <> '') as lines") -%}
+            ~ " limit 1) as header, "
+            ~ ("(select count(*) from " ~ _line_reader(path) ~ " where not regexp_full_match(line, '[\\r ]*'))"
+               if count_lines else "null::bigint") ~ " as lines") -%}
     {%- endfor -%}
     {%- set headers = {} -%}
     {%- set line_counts = {} -%}
@@ -113,8 +118,8 @@
                 {%- do problems.append(day ~ ": " ~ path ~ " is missing required column(s) " ~ missing | join(', ')
                     ~ " (header: " ~ header | trim ~ ")") -%}
             {%- endif -%}
-            {%- set data_lines = [line_counts.get(loop.index0, 0) - 1, 0] | max -%}
-            {%- if data_lines < var('min_raw_rows', 100) -%}
+            {%- set data_lines = ([line_counts.get(loop.index0, 0) - 1, 0] | max) if count_lines else none -%}
+            {%- if count_lines and data_lines < var('min_raw_rows', 100) -%}
                 {%- do problems.append(day ~ ": " ~ path ~ " has " ~ data_lines ~ " data row(s), at least "
                     ~ var('min_raw_rows', 100) ~ " expected (var min_raw_rows)") -%}
             {%- endif -%}
@@ -142,8 +147,9 @@
 {%- endmacro %}
 
 {% macro read_raw_partitions() -%}
-    {#- One relation of every parsed data row of the scope's files, canonical columns, file order. -#}
-    {%- set layouts = raw_file_layouts() -%}
+    {#- One relation of every parsed data row of the scope's files, canonical columns, file order.
+        The files' line counts and the min_raw_rows check belong to stg_raw__partitions (upstream). -#}
+    {%- set layouts = raw_file_layouts(count_lines=false) -%}
     {%- if not layouts -%}
         {{ _empty_raw_relation() }}
     {%- else -%}
@@ -171,7 +177,7 @@
 
 {% macro raw_line_counts() -%}
     {#- Per scope file: header and non-blank data lines (counted by raw_file_layouts, no field parsing). -#}
-    {%- set layouts = raw_file_layouts() -%}
+    {%- set layouts = raw_file_layouts(count_lines=true) -%}
     {%- if not layouts -%}
         (select null::date as partition_date, null::varchar as source_file, null::varchar as header_line,
                 null::varchar as extra_columns, null::bigint as data_lines where false)
