@@ -2,8 +2,9 @@
 
 Same raw file, same warehouse state (a small earlier day loaded) for both, alternating. Airflow runs
 with a throwaway AIRFLOW_HOME whose metadata DB is migrated once and copied for every repetition.
-The DAG renders one Cosmos task per dbt model (LOCAL execution, a dbt subprocess per task), so the
-timeline of each task is broken down (see airflow_timeline).
+The timeline of each task is broken down (see airflow_timeline): the dbt phases of every task that
+runs dbt (with Cosmos WATCHER, one producer task running `dbt build`), and the time of the others
+(the per-model sensor tasks that report what that build did, ingestion, the run record).
 
 Optional (BENCH_BACKFILL=1): a real scheduler (`make airflow`) backfilling N dates, against N plain
 `dbt build` runs and one ranged `dbt build`.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 from collections.abc import Iterator
@@ -95,15 +97,26 @@ def dags_test(
     logical = f"{iso(day + timedelta(days=1))}T02:00:00+00:00"
     log = run_dir / "dags-test.log"
     command = [AIRFLOW, "dags", "test", DAG_ID, logical]
-    sample = measure.run(command, log_path=log, env=env, timeout=1800, check=require_success)
+    sample = measure.run(command, log_path=log, env=env, timeout=1800, check=False)
     output = log.read_text(errors="replace")
     tasks = airflow_timeline.parse(output)
     failed = airflow_timeline.failed_tasks(tasks)
+    exit_bug = sample.returncode != 0 and _deadline_exit_bug(output)
+    if require_success and (sample.returncode != 0 and not exit_bug):
+        raise measure.CommandFailed(f"`{' '.join(command)}` exited {sample.returncode}; log {log}")
     if require_success and (not tasks or failed or "DagRun failed" in output):
         raise measure.CommandFailed(f"`airflow dags test` did not succeed ({failed or 'no task ran'}): see {log}")
     run_s = max((t.end or t.start for t in tasks), default=0.0) - (tasks[0].start if tasks else 0.0)
-    sample.extra = {"tasks": tasks, "run_s": run_s, "failed_tasks": failed}
+    sample.extra = {"tasks": tasks, "run_s": run_s, "failed_tasks": failed, "deadline_exit_bug": exit_bug}
     return sample
+
+
+def _deadline_exit_bug(output: str) -> bool:
+    """apache/airflow#73428 (Airflow 3.3.2): `dags test` of a DAG with a deadline alert raises *after*
+    marking the run successful (the alert is looked up by an id it does not have). Such a run counts;
+    its tasks' states are still checked."""
+    marked = re.search(r"Marking run <DagRun .*> successful", output)
+    return bool(marked) and "DeadlineAlertModel.get_by_id" in output[marked.end() :] and "'hex'" in output
 
 
 def _timeline_totals(rows: list[dict[str, object]]) -> dict[str, float]:
@@ -111,7 +124,11 @@ def _timeline_totals(rows: list[dict[str, object]]) -> dict[str, float]:
     dbt_rows = [row for row in rows if "dbt_startup_s" in row]
     totals = {key: sum(float(row[key]) for row in dbt_rows) for key in keys}  # type: ignore[arg-type]
     totals["dbt_tasks"] = len(dbt_rows)
-    totals["other_tasks_s"] = sum(float(row["total_s"]) for row in rows if "dbt_startup_s" not in row)  # type: ignore[arg-type]
+    sensors = [row for row in rows if "dbt_startup_s" not in row and str(row["task_id"]).startswith("dbt.")]
+    totals["dbt_sensor_tasks"] = len(sensors)
+    totals["dbt_sensor_s"] = sum(float(row["total_s"]) for row in sensors)  # type: ignore[arg-type]
+    others = [row for row in rows if "dbt_startup_s" not in row and not str(row["task_id"]).startswith("dbt.")]
+    totals["other_tasks_s"] = sum(float(row["total_s"]) for row in others)  # type: ignore[arg-type]
     return totals
 
 
@@ -128,7 +145,7 @@ def summarize_dags_test(samples: list[measure.Sample]) -> dict[str, object]:
     timeline = airflow_timeline.summarize([s.extra["tasks"] for s in samples])  # type: ignore[misc]
     result = measure.summarize(samples)
     for item in result["samples"]:  # type: ignore[union-attr]
-        item["extra"] = {key: item["extra"][key] for key in ("run_s", "failed_tasks")}  # type: ignore[index]
+        item["extra"] = {key: item["extra"].get(key) for key in ("run_s", "failed_tasks", "deadline_exit_bug")}  # type: ignore[union-attr]
     result.update(
         {
             "dag_run_s": measure.median(float(s.extra["run_s"]) for s in samples),  # type: ignore[arg-type]

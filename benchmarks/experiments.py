@@ -13,8 +13,9 @@ computes something else is reported as such.
 * materialization: the cost of rows (1M). Baseline: the project (dbt-duckdb's incremental, its
   temporary relation a view). Variants: the project before issue #7 (temp table, lines counted twice); SQL models
   inserting their query directly (own materialization); + fct_transaction_features as a view.
-* airflow: one `airflow dags test` run. Variants: run date as env var (+ partial-parse state made
-  with the same profile); Cosmos InvocationMode.DBT_RUNNER; one task running `dbt build`.
+* airflow: one `airflow dags test` run. Baseline: the DAG (Cosmos WATCHER). Variants: run date as
+  env var (+ partial-parse state made with the same profile); Cosmos InvocationMode.DBT_RUNNER; one
+  task running `dbt build`; the DAG before WATCHER (LOCAL, a dbt process per model).
 """
 
 from __future__ import annotations
@@ -297,14 +298,16 @@ def experiment_airflow(cfg: Config) -> dict[str, Any]:
         ),
         "dbt_runner": (patches.copy_dags(root / "dags-runner", patches.dag_dbt_runner), {}),
         "single_build_task": (patches.copy_dags(root / "dags-single", patches.dag_single_build), {}),
+        "local_per_model": (patches.copy_dags(root / "dags-local", patches.dag_local_per_model), {}),
     }
     descriptions = {
-        "baseline": "the DAG as it is (copy): one Cosmos task per model, dbt subprocess, --vars",
+        "baseline": "the DAG as it is (copy): Cosmos WATCHER, one `dbt build` subprocess + a sensor per model",
         "run_date_env_var": f"Cosmos env {{{patches.RUN_DATE_ENV}: run date}} instead of vars, project copy "
         "reading it, its partial-parse state made by `dbt parse` with the same profile",
         "dbt_runner": "InvocationMode.DBT_RUNNER: dbt runs inside the task process (under `dags test` all tasks "
         "share one process, so dbt is imported once: this understates a real worker's cost)",
         "single_build_task": "one DbtBuildLocalOperator running `dbt build` for the date instead of a task per model",
+        "local_per_model": "the DAG before WATCHER: Cosmos LOCAL + TestBehavior.BUILD, a dbt subprocess per model",
     }
 
     def runner(name: str, folder: Path, extra: dict[str, str]) -> Callable[[Path], measure.Sample]:

@@ -175,6 +175,16 @@ def dag_run_date_env(dag_file: Path) -> None:
     replace_in(dag_file, "env_vars=pipeline_env(),", f'env_vars={{**pipeline_env(), "{RUN_DATE_ENV}": RUN_DATE}},')
 
 
+SENSOR_ARGS = '            "deferrable": False,\n            "mode": "reschedule",\n            "poke_interval": 5,\n'
+
+
+def dag_local_per_model(dag_file: Path) -> None:
+    """The DAG before WATCHER: Cosmos LOCAL, TestBehavior.BUILD, a `dbt build` subprocess per model."""
+    replace_in(dag_file, "execution_mode=ExecutionMode.WATCHER", "execution_mode=ExecutionMode.LOCAL")
+    replace_in(dag_file, "test_behavior=TestBehavior.AFTER_EACH", "test_behavior=TestBehavior.BUILD")
+    replace_in(dag_file, SENSOR_ARGS, "")
+
+
 def dag_dbt_runner(dag_file: Path) -> None:
     """Cosmos invokes dbt in the task's process (dbtRunner) instead of a subprocess."""
     replace_in(dag_file, "invocation_mode=InvocationMode.SUBPROCESS", "invocation_mode=InvocationMode.DBT_RUNNER")
@@ -194,7 +204,7 @@ def _single_dbt_build(group_id, project_config, profile_config, execution_config
         invocation_mode=execution_config.invocation_mode,
         install_deps=False,
         env=dict(project_config.env_vars or {}),
-        **operator_args,
+        **{k: v for k, v in operator_args.items() if k not in ("deferrable", "mode", "poke_interval")},
     )
 
 

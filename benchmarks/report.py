@@ -181,13 +181,17 @@ def airflow_section(data: dict[str, Any], backfill: dict[str, Any] | None = None
          ""],
     ]  # fmt: skip
     lines += _table(["", "wall s", "CPU s", "peak tree RSS MB"], rows)
+    sensors = (
+        f"; {int(totals['dbt_sensor_tasks'])} Cosmos sensor tasks (no dbt process) {_s(totals['dbt_sensor_s'], 1)} s"
+        if totals.get("dbt_sensor_tasks")
+        else ""
+    )
     lines += [
-        f"Per task (median s). The {int(totals['dbt_tasks'])} Cosmos tasks spend "
+        f"Per task (median s). The {int(totals['dbt_tasks'])} Cosmos task(s) running dbt spend "
         f"{_s(totals['dbt_execute_s'], 1)} s executing dbt nodes, and {_s(totals['dbt_startup_s'], 1)} s "
-        f"starting dbt (imports), {_s(totals['dbt_parse_s'], 1)} s parsing (the first task fully: new --vars; "
-        "the others from Cosmos's partial-parse cache), "
+        f"starting dbt (imports), {_s(totals['dbt_parse_s'], 1)} s parsing (a full parse: new --vars), "
         f"{_s(totals['dbt_exit_s'], 1)} s in dbt's exit, {_s(totals['pre_s'] + totals['post_s'], 1)} s in "
-        f"Airflow/Cosmos around dbt; other tasks {_s(totals['other_tasks_s'], 1)} s.",
+        f"Airflow/Cosmos around dbt{sensors}; other tasks {_s(totals['other_tasks_s'], 1)} s.",
         "",
     ]
     keys = ["total_s", "pre_s", "dbt_startup_s", "dbt_parse_s", "dbt_execute_s", "dbt_exit_s", "post_s"]

@@ -140,18 +140,29 @@ with DAG(
             target_name="dev",
             profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
         ),
+        # WATCHER: one `dbt build` of the date (task dbt.dbt_producer_watcher), and a sensor task per model
+        # (`<model>.run`) and per model's tests (`<model>.test`) that reports what dbt did for it, read
+        # from the producer's XComs. Tests still gate downstream models inside that dbt build. A sensor
+        # runs dbt itself only on a retry or when the producer was skipped (a cleared run): one model.
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
-            # A dbt subprocess per task: dbt-duckdb keeps the file open in-process after a dbtRunner call,
-            # which would lock out the next task when tasks share a process (`airflow dags test`).
+            execution_mode=ExecutionMode.WATCHER,
+            # A dbt subprocess: dbt-duckdb keeps the file open in-process after a dbtRunner call, which
+            # would lock out the next task when tasks share a process (`airflow dags test`).
             invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=Path(sys.executable).parent / "dbt",
         ),
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH),
         operator_args={
             "vars": {"run_date": RUN_DATE},
             "append_env": True,
+            # The sensors hold the pool too: their fallback runs write the warehouse. They never hold it
+            # while waiting: reschedule mode gives the slot back between pokes (and `airflow dags test`,
+            # which runs one task at a time, can run the producer while they wait). Deferrable sensors
+            # would wait inside `dags test` for a producer that never starts.
             "pool": WAREHOUSE_POOL,
+            "deferrable": False,
+            "mode": "reschedule",
+            "poke_interval": 5,
         },
     )
 

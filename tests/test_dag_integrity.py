@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -25,12 +26,39 @@ DBT_MODELS = (
     "int_transactions__classified",
     "fct_transactions",
     "agg_customer_daily",
+    "agg_customer_rolling",
     "fct_transaction_features",
     "export_daily_parquet",
 )
 
 
 SENSOR_ID = "wait_for_raw_partition"
+PRODUCER_ID = "dbt.dbt_producer_watcher"
+MANIFEST = REPO_ROOT / "dbt_project" / "target" / "manifest.json"
+
+
+def _manifest_models() -> dict[str, bool]:
+    """Model name -> whether it has data tests, from dbt's manifest (what Cosmos renders)."""
+    nodes = json.loads(MANIFEST.read_text())["nodes"]
+    models = {n["unique_id"]: n["name"] for n in nodes.values() if n["resource_type"] == "model"}
+    tested = {
+        parent
+        for n in nodes.values()
+        if n["resource_type"] == "test"
+        for parent in n["depends_on"]["nodes"]
+        if parent in models
+    }
+    return {name: unique_id in tested for unique_id, name in models.items()}
+
+
+def _model_tasks(dag) -> dict[str, object]:
+    """dbt model name -> its task: `dbt.<model>.run` (a model with tests) or `dbt.<model>_run`."""
+    tasks = {}
+    for task in dag.tasks:
+        name = task.task_id.removeprefix("dbt.")
+        if task.task_id.startswith("dbt.") and name.endswith((".run", "_run")):
+            tasks[name.removesuffix(".run").removesuffix("_run")] = task
+    return tasks
 
 
 @pytest.fixture(scope="module")
@@ -95,16 +123,14 @@ def test_tasks_follow_the_dbt_graph(dag) -> None:
     ids = set(dag.task_ids)
     assert {"reprocess_late_partitions", "ingest_raw_partition", "record_run"} <= ids
     assert "reprocess_late_partitions" in dag.get_task("ingest_raw_partition").upstream_task_ids
-    dbt_ids = {task_id for task_id in ids if task_id.startswith("dbt.")}
-    assert {task_id.split(".")[1].removesuffix("_model_build") for task_id in dbt_ids} == set(DBT_MODELS)
-    stg = next(t for t in dag.tasks if t.task_id.startswith("dbt.stg_raw__partitions"))
-    fct = next(t for t in dag.tasks if t.task_id.startswith("dbt.fct_transactions"))
-    agg = next(t for t in dag.tasks if t.task_id.startswith("dbt.agg_customer_daily"))
+    models = _model_tasks(dag)
+    assert set(DBT_MODELS) <= set(models)
+    stg, fct, agg = models["stg_raw__partitions"], models["fct_transactions"], models["agg_customer_daily"]
     assert "ingest_raw_partition" in stg.upstream_task_ids
-    assert fct.task_id in agg.upstream_task_ids
+    assert "ingest_raw_partition" in dag.get_task(PRODUCER_ID).upstream_task_ids
+    assert "dbt.fct_transactions.test" in agg.upstream_task_ids
     # The quality gate: the marts wait for the row-conservation audit and its tests.
-    audit = next(t for t in dag.tasks if t.task_id.startswith("dbt.int_partitions__row_accounting"))
-    assert audit.task_id in fct.upstream_task_ids
+    assert "dbt.int_partitions__row_accounting.test" in fct.upstream_task_ids
     record = dag.get_task("record_run")
     assert record.upstream_task_ids and record.trigger_rule == "all_done", "the registry must hear of failures too"
 
@@ -113,6 +139,9 @@ def test_every_warehouse_task_uses_the_one_slot_pool(dag) -> None:  # the daily 
     for task in dag.tasks:
         if task.task_id == SENSOR_ID:
             continue  # only looks for a file; waiting must not block the warehouse (checked below)
+        if task.task_id == f"{PRODUCER_ID}_done":
+            assert type(task).__name__ == "EmptyOperator", "Cosmos's gate after the producer runs nothing"
+            continue
         assert task.pool == "duckdb_warehouse", f"{task.task_id} writes or reads the warehouse outside the pool"
 
 
@@ -123,8 +152,7 @@ def test_run_date_comes_from_the_data_interval(dag) -> None:
         restriction=TimeRestriction(earliest=pendulum.datetime(2024, 1, 15, tz="UTC"), latest=None, catchup=True),
     )
     assert first.run_after == pendulum.datetime(2024, 1, 16, 2, tz="UTC")
-    dbt_task = next(t for t in dag.tasks if t.task_id.startswith("dbt.stg_raw__transactions"))
-    template = dbt_task.vars["run_date"]
+    template = dag.get_task(PRODUCER_ID).vars["run_date"]
     env = dag.get_template_env()
     rendered = env.from_string(template).render(
         params={"run_date": None}, data_interval_start=first.data_interval.start
@@ -136,12 +164,44 @@ def test_run_date_comes_from_the_data_interval(dag) -> None:
     assert override == "2024-03-01"
     ingest = dag.get_task("ingest_raw_partition")
     assert list(ingest.op_args) == [template], "ingestion and dbt must process the same date"
+    for name, sensor in _model_tasks(dag).items():  # a sensor's fallback run (a retry) builds the same date
+        assert sensor.vars["run_date"] == template, name
 
 
 def test_dbt_tasks_get_absolute_pipeline_paths(dag) -> None:
-    dbt_task = next(t for t in dag.tasks if t.task_id.startswith("dbt.fct_transactions"))
-    assert Path(dbt_task.env["PIPELINE_DATA_DIR"]).is_absolute()
-    assert Path(dbt_task.env["DUCKDB_PATH"]).is_absolute()
+    for dbt_task in (dag.get_task(PRODUCER_ID), _model_tasks(dag)["fct_transactions"]):
+        assert Path(dbt_task.env["PIPELINE_DATA_DIR"]).is_absolute()
+        assert Path(dbt_task.env["DUCKDB_PATH"]).is_absolute()
+
+
+def test_one_dbt_build_per_run_and_a_task_per_model(dag) -> None:
+    """Cosmos WATCHER (README "Performance"): one `dbt build` per run, a sensor task per model and per
+    model's tests. A regression to a dbt process per model, or to one opaque task, fails here."""
+    from airflow.sdk.bases.sensor import BaseSensorOperator
+    from cosmos.operators.watcher import DbtProducerWatcherOperator, DbtTestWatcherOperator
+
+    producer = dag.get_task(PRODUCER_ID)
+    assert isinstance(producer, DbtProducerWatcherOperator) and producer.base_cmd == ["build"]
+    assert producer.pool == "duckdb_warehouse"
+    assert producer.invocation_mode.value == "subprocess", "dbtRunner keeps the warehouse open in `dags test`"
+    assert not producer.exclude and not producer.select, "the build covers the whole project, tests included"
+    models = _model_tasks(dag)
+    expected = _manifest_models()
+    assert set(models) == set(expected), "every dbt model has its own task"
+    sensors = [t for t in dag.tasks if t.task_id.startswith("dbt.") and t.task_id != PRODUCER_ID]
+    sensors = [t for t in sensors if t.task_id != f"{PRODUCER_ID}_done"]
+    for name, has_tests in expected.items():
+        if has_tests:
+            test_task = dag.get_task(f"dbt.{name}.test")
+            assert isinstance(test_task, DbtTestWatcherOperator), name
+    for sensor in sensors:
+        assert isinstance(sensor, BaseSensorOperator), f"{sensor.task_id} would run dbt on its first try"
+        assert sensor.producer_task_id == PRODUCER_ID, sensor.task_id
+        # Waiting must never hold the warehouse's one slot: under the pool a poking or deferring
+        # sensor could deadlock the producer (and `airflow dags test` would wait forever).
+        assert sensor.mode == "reschedule" and sensor.deferrable is False, sensor.task_id
+        assert sensor.pool == "duckdb_warehouse", "a retry of a sensor runs dbt for its model"
+        assert sensor.priority_weight < producer.priority_weight, "the scheduler must start the producer first"
 
 
 def test_production_runs_wait_for_their_partition_without_holding_a_slot(dag) -> None:
