@@ -4,6 +4,8 @@
     python -m benchmarks.run --only one_day,dag_parse   # some sections; merged into latest.json
     python -m benchmarks.run --quick             # small sizes, 1 run each: a smoke test (~3 minutes)
     BENCH_BACKFILL=1 python -m benchmarks.run    # + a real-scheduler backfill (make airflow/backfill)
+    python -m benchmarks.run --only year         # opt-in: a year, bulk vs per-day vs bare (make bench-year;
+                                                 # writes results/year.{json,md}, BENCH_YEAR_* knobs)
 
 Knobs (environment or flags): BENCH_REPS, BENCH_SIZES, BENCH_STARTUP_ROWS, BENCH_HISTORY_DAYS,
 BENCH_HISTORY_ROWS, BENCH_AIRFLOW_ROWS, BENCH_GENERATOR_ROWS, BENCH_BACKFILL, BENCH_BACKFILL_DAYS,
@@ -23,7 +25,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_airflow, bench_dag_parse, bench_generator, bench_incremental, bench_one_day, report
+from benchmarks import (
+    bench_airflow,
+    bench_dag_parse,
+    bench_generator,
+    bench_incremental,
+    bench_one_day,
+    bench_year,
+    report,
+)
 from benchmarks.common import (
     RESULTS_DIR,
     Config,
@@ -41,7 +51,9 @@ SECTIONS: dict[str, Callable[[Config], dict[str, object]]] = {
     "airflow": bench_airflow.run,
     "generator": bench_generator.run,
     "backfill": bench_airflow.run_backfill,  # opt-in: BENCH_BACKFILL=1, --backfill or --only backfill
+    "year": bench_year.run_section,  # opt-in: --only year (about an hour at full scale)
 }
+OPT_IN = ("backfill", "year")
 
 
 def parse_args(argv: list[str] | None) -> tuple[Config, Path]:
@@ -66,7 +78,7 @@ def parse_args(argv: list[str] | None) -> tuple[Config, Path]:
     if args.history_days:
         cfg.history_days = args.history_days
     cfg.backfill = cfg.backfill or args.backfill
-    default = [name for name in SECTIONS if name != "backfill" or cfg.backfill]
+    default = [name for name in SECTIONS if name not in OPT_IN or (name == "backfill" and cfg.backfill)]
     cfg.sections = tuple(args.only.split(",")) if args.only else tuple(default)
     unknown = set(cfg.sections) - set(SECTIONS)
     if unknown:
@@ -103,6 +115,9 @@ def check_outputs(sections: dict[str, Any]) -> list[str]:
             problems.append(f"one_day {rows} rows: row counts differ: {check['row_counts']}")
         if not check["bare_equals_dbt"]:
             problems.append(f"one_day {rows} rows: bare DuckDB output differs from dbt's: {check['bare_vs_dbt']}")
+    year = sections.get("year")
+    if year and not year["verification_equal"]:
+        problems.append("year: the bulk, per-day and bare DuckDB outputs differ (see results/year.md)")
     parse = sections.get("dag_parse")
     if parse and parse["dags"]["import_errors"]:
         problems.append(f"dag_parse: import errors {parse['dags']['import_errors']}")
@@ -124,6 +139,7 @@ def render_only(results_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     cfg, results_dir = parse_args(argv)
+    os.environ["BENCH_RESULTS_DIR"] = str(results_dir)  # sections writing their own files (year) follow it
     if cfg.render_only:
         return render_only(results_dir)
     started = time.perf_counter()
@@ -131,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     sections, errors = run_sections(cfg)
     errors += check_outputs(sections)
     latest_json = results_dir / "latest.json"
-    core = {name for name in SECTIONS if name != "backfill"}
+    core = {name for name in SECTIONS if name not in OPT_IN}
     if not core <= set(cfg.sections) and latest_json.exists():
         previous = json.loads(latest_json.read_text()).get("sections", {})
         sections = {**previous, **sections}
