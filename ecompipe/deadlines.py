@@ -52,6 +52,14 @@ def deadline_interval_after_logical_date() -> timedelta:
     return timedelta(days=1) + deadline_after_interval()
 
 
+def under_dags_test(argv: list[str] | None = None) -> bool:
+    """Is this process ``airflow dags test``? There the DAG gets no deadline: Airflow 3.3.2's
+    ``dag.test()`` crashes after a successful run of a DAG with one (apache/airflow#73428), and a test
+    run has no schedule to keep anyway."""
+    args = sys.argv[1:] if argv is None else argv
+    return args[:2] == ["dags", "test"]
+
+
 def run_date_of(dag_run: dict[str, Any]) -> str:
     """The partition date a run processes: param ``run_date`` if given, else its data interval's start."""
     conf = dag_run.get("conf") or {}

@@ -7,18 +7,23 @@ slot nor a pool slot until the file arrives. A timeout fails the task for good
 
 Why not ``mode="reschedule"``: in Airflow 3.2-3.3 a rescheduled sensor can be failed by the scheduler
 when the executor's success event of one poke arrives after the next poke was queued
-(apache/airflow#71172); it happened here with short poke intervals. Deferral avoids the race.
+(apache/airflow#71172); it happened here with short poke intervals. Deferral has the same race when
+the trigger fires within seconds of the deferral (the resumed task is failed, then retried), so the
+trigger waits one poke interval before its first look: the task has just looked itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.triggers.file import FileTrigger
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+from airflow.triggers.base import TriggerEvent
 
 from ecompipe.dates import InvalidDateError, parse_date
 from ecompipe.settings import raw_partition_path
@@ -50,6 +55,19 @@ def sensor_timeout_seconds() -> float:
     return positive_seconds("PIPELINE_SENSOR_TIMEOUT_SECONDS", 6 * 3600.0)
 
 
+class DelayedFileTrigger(FileTrigger):
+    """Airflow's ``FileTrigger``, first looking one ``poke_interval`` after it starts (see above)."""
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{__name__}.DelayedFileTrigger", super().serialize()[1]
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        await asyncio.sleep(self.poke_interval)
+        async for event in super().run():
+            yield event
+            return
+
+
 class RawPartitionSensor(BaseSensorOperator):
     """Wait for ``raw/<run_date>/transactions.csv`` in the triggerer; succeed at once in demo mode.
 
@@ -72,7 +90,7 @@ class RawPartitionSensor(BaseSensorOperator):
             "Deferring: the triggerer looks for the file every %ss, for up to %ss", self.poke_interval, self.timeout
         )
         self.defer(
-            trigger=FileTrigger(filepath=str(raw_partition_path(day)), poke_interval=self.poke_interval),
+            trigger=DelayedFileTrigger(filepath=str(raw_partition_path(day)), poke_interval=self.poke_interval),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
         )

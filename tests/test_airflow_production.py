@@ -190,7 +190,9 @@ def test_partition_arriving_while_the_sensor_waits_lets_the_run_load_it(producti
     env = production
     api = _api(env)
     api.patch(f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
-    conf = {"run_date": ARRIVING_DATE, "sensor_poke_seconds": 3, "sensor_timeout_seconds": 600}
+    # 10 s pokes: the trigger's first look comes well after the deferral's executor event (the race
+    # of apache/airflow#71172 would fail the resumed sensor, which try_number == 1 below would catch).
+    conf = {"run_date": ARRIVING_DATE, "sensor_poke_seconds": 10, "sensor_timeout_seconds": 600}
     run = api.post(f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": conf})
     run_id = str(run["dag_run_id"])  # type: ignore[index]
 
