@@ -252,12 +252,27 @@ def admin_password() -> str | None:
         return None
 
 
+class _DatabaseLockedError(RuntimeError):
+    """Airflow answered 503 because its SQLite metadata database was locked; safe to retry."""
+
+
 @dataclass
 class ApiClient:
     base: str
     token: str | None = None
 
     def _request(self, method: str, path: str, body: object | None = None) -> object:
+        # SQLite (the default metadata DB) refuses a write while the scheduler holds its lock: Airflow
+        # answers 503 "database is locked" and nothing was written, so the same request is retried.
+        for pause in (1, 2, 4, 8, 16):
+            try:
+                return self._request_once(method, path, body)
+            except _DatabaseLockedError as exc:
+                print(f"Airflow's metadata database is busy ({exc}); retrying in {pause} s", flush=True)
+                time.sleep(pause)
+        return self._request_once(method, path, body)
+
+    def _request_once(self, method: str, path: str, body: object | None) -> object:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"{self.base}{path}", data=data, method=method)
         request.add_header("Content-Type", "application/json")
@@ -268,7 +283,8 @@ class ApiClient:
                 payload = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:1000]
-            raise RuntimeError(f"Airflow API {method} {path} answered {exc.code}: {detail}") from None
+            error = _DatabaseLockedError if exc.code == 503 and "locked" in detail.lower() else RuntimeError
+            raise error(f"Airflow API {method} {path} answered {exc.code}: {detail}") from None
         return json.loads(payload) if payload else None
 
     def login(self) -> ApiClient:
