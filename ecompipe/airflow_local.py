@@ -20,10 +20,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
-from ecompipe.dates import date_range, parse_date
+from ecompipe.dates import InvalidDateError, date_range, parse_date
 from ecompipe.settings import REPO_ROOT, pipeline_env
 
 DAG_ID = "end_to_end_data_pipeline"
@@ -338,7 +341,19 @@ def client() -> ApiClient:
 
 
 # --------------------------------------------------------------------------------------------------
-# Backfill with progress
+# Backfill, rerun and reprocessing, with progress
+#
+# The daily DAG runs dbt through Cosmos WATCHER: one producer task runs the date's `dbt build` and a
+# sensor per model reports it. A *cleared* run (try 2) breaks that: the producer skips itself and every
+# sensor falls back to running dbt for its own model, ~21 dbt processes for the date instead of one.
+# So nothing here clears a run: a date that already has a run and is to be processed again gets a
+# fresh manual run (try 1 everywhere, one `dbt build`), and only dates without a run go through
+# Airflow's backfill (which, for a date with a run, would clear it).
+
+FINISHED = ("success", "failed")
+IN_FLIGHT = ("queued", "running")
+# REPROCESS=... -> the states of a date's latest run that make it be processed again.
+REPROCESS_STATES: dict[str, tuple[str, ...]] = {"none": (), "failed": ("failed",), "completed": FINISHED}
 
 
 def _iso_bounds(start: str, end: str) -> tuple[str, str]:
@@ -350,13 +365,22 @@ def _iso_bounds(start: str, end: str) -> tuple[str, str]:
     return f"{first.isoformat()}T00:00:00+00:00", f"{last.isoformat()}T23:59:59+00:00"
 
 
-def _runs_in_range(api: ApiClient, start: str, end: str) -> list[dict[str, object]]:
+def _list_runs(api: ApiClient, query: str, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
+    """Every run of ``dag_id`` a query matches, page by page (Airflow caps a page at 100 runs)."""
+    runs: list[dict[str, Any]] = []
+    while True:
+        answer = api.get(f"/api/v2/dags/{dag_id}/dagRuns?{query}&limit=100&offset={len(runs)}")
+        page = list(answer["dag_runs"])  # type: ignore[index]
+        runs.extend(page)
+        total = answer.get("total_entries")  # type: ignore[union-attr]
+        if not page or (total is not None and len(runs) >= total):
+            return runs
+
+
+def _runs_in_range(api: ApiClient, start: str, end: str) -> list[dict[str, Any]]:
     lo, hi = _iso_bounds(start, end)
-    query = (
-        f"/api/v2/dags/{DAG_ID}/dagRuns?logical_date_gte={urllib.parse.quote(lo)}"
-        f"&logical_date_lte={urllib.parse.quote(hi)}&limit=1000&order_by=logical_date"
-    )
-    return list(api.get(query)["dag_runs"])  # type: ignore[index]
+    quote = urllib.parse.quote
+    return _list_runs(api, f"logical_date_gte={quote(lo)}&logical_date_lte={quote(hi)}&order_by=logical_date")
 
 
 def _format_seconds(seconds: float) -> str:
@@ -364,26 +388,203 @@ def _format_seconds(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def _run_date_of(run: dict[str, object]) -> str:
-    return str(run.get("data_interval_start") or run.get("logical_date"))[:10]
+def _run_date_of(run: dict[str, Any]) -> str:
+    # The date the DAG processes: param run_date when the run was given one, else its interval's start.
+    conf = run.get("conf") or {}
+    return str(conf.get("run_date") or run.get("data_interval_start") or run.get("logical_date"))[:10]
 
 
 def task_log_dir(run_id: str) -> Path:
     return airflow_home() / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
 
 
-def backfill(start: str, end: str, max_active_runs: int = 3, reprocess: str = "none", timeout: float = 7200) -> int:
-    """Create a backfill of [start, end] and follow it to the end. Returns 0 if every date succeeded."""
-    if reprocess not in ("none", "failed", "completed"):
-        raise ValueError(f"REPROCESS must be none, failed or completed, got {reprocess!r}")
-    lo, hi = _iso_bounds(start, end)
-    wanted = [day.isoformat() for day in date_range(start, end)]
+def rerun_date(text: str, today: date | None = None) -> str:
+    """``make rerun``'s DATE, checked before anything is sent: a real date whose day is over (UTC)."""
+    day = parse_date(text, "DATE")
+    today = today or datetime.now(UTC).date()
+    if day >= today:
+        raise InvalidDateError(f"DATE {day} is not over yet: its partition is complete after {day} 24:00 UTC")
+    return day.isoformat()
+
+
+def fresh_run_body(day: str) -> dict[str, Any]:
+    """The ``POST /dags/{dag_id}/dagRuns`` body of a fresh manual run processing ``day``.
+
+    ``logical_date`` null: the run has no logical date (nor data interval), so it cannot collide with
+    the date's scheduled or backfill run (Airflow keeps one run per logical date), the DAG takes its
+    date from ``run_date``, and its ``DeadlineAlert`` (counted from the logical date) creates no
+    deadline for it: Airflow skips a deadline whose reference is null. ``force``: process the
+    partition even if it is byte-identical to the one already processed.
+    """
+    return {
+        "logical_date": None,
+        "conf": {"run_date": day, "force": True},
+        "note": f"Reprocesses {day} (make rerun / REPROCESS backfill): a fresh run, one dbt build.",
+    }
+
+
+def backfill_body(lo: str, hi: str, max_active_runs: int, force: bool) -> dict[str, Any]:
+    """The ``POST /backfills`` body. Always ``reprocess_behavior: none``: Airflow would clear a
+    date's existing run, and those dates get fresh runs instead (see above)."""
+    return {
+        "dag_id": DAG_ID,
+        "from_date": lo,
+        "to_date": hi,
+        "max_active_runs": max_active_runs,
+        "reprocess_behavior": "none",
+        "run_backwards": False,
+        # A reprocessing backfill processes even byte-identical partitions (skip-unchanged off).
+        "dag_run_conf": {"force": force},
+    }
+
+
+def latest_states(runs: Iterable[dict[str, Any]], wanted: Iterable[str]) -> dict[str, str]:
+    """Date -> state of the latest run (by queued time: a cleared run is queued again) processing it."""
+    dates = set(wanted)
+    states: dict[str, str] = {}
+    for run in sorted(runs, key=lambda item: str(item.get("queued_at") or item.get("start_date") or "")):
+        if (day := _run_date_of(run)) in dates:
+            states[day] = str(run["state"])
+    return states
+
+
+def plan_fresh_runs(states: dict[str, str], wanted: list[str], backfilled: Iterable[str], reprocess: str) -> list[str]:
+    """The dates that get a fresh manual run: their latest run is in a state REPROCESS redoes, and
+    Airflow's backfill does not create a run for them (it does for every date without a logical-dated
+    run: those it processes itself, with try 1 too)."""
+    redo, by_backfill = REPROCESS_STATES[reprocess], set(backfilled)
+    return [day for day in wanted if day not in by_backfill and states.get(day) in redo]
+
+
+def _api_ready(dag_id: str = DAG_ID) -> ApiClient:
+    """Start Airflow if it is not running, log in, unpause the DAG (runs of a paused DAG never start)."""
     if not running_components():
         print("Airflow is not running: starting it.", flush=True)
         start_airflow()
     api = client()
-    # Backfill runs of a paused DAG are never queued.
-    api.patch(f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+    api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
+    return api
+
+
+def _trigger_fresh_run(api: ApiClient, day: str) -> dict[str, Any]:
+    return api.post(f"/api/v2/dags/{DAG_ID}/dagRuns", fresh_run_body(day))  # type: ignore[return-value]
+
+
+@dataclass
+class _Progress:
+    """A progress line when the counts change, else a heartbeat every 30 s, with an ETA."""
+
+    total: int
+    unit: str
+    began: float = field(default_factory=time.monotonic)
+    last: tuple[int, ...] | None = None
+    last_print: float = -1.0
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.began
+
+    def update(self, done: int, failed: int, running: int | None = None) -> None:
+        elapsed = self.elapsed()
+        counts = (done, failed, -1 if running is None else running)
+        if counts == self.last and elapsed - self.last_print < 30:
+            return
+        eta = elapsed / done * (self.total - done) if done else None
+        print(
+            f"[{_format_seconds(elapsed)}] {done}/{self.total} {self.unit} done, {failed} failed"
+            + (f", {running} running" if running is not None else "")
+            + (f", ETA {_format_seconds(eta)}" if eta and done < self.total else ""),
+            flush=True,
+        )
+        self.last, self.last_print = counts, elapsed
+
+
+@dataclass
+class _Followed:
+    """The runs one command started: a backfill's (one per date) and fresh manual runs (by run id)."""
+
+    start: str
+    end: str
+    backfill_id: int | None = None
+    backfill_dates: list[str] = field(default_factory=list)
+    manual: dict[str, str] = field(default_factory=dict)  # run id -> date
+    since: str = ""  # run_after of the first fresh run: the later ones are newer
+
+    def dates(self) -> list[str]:
+        return sorted({*self.backfill_dates, *self.manual.values()})
+
+    def title(self) -> str:
+        parts = [f"Backfill {self.backfill_id}"] if self.backfill_id is not None else []
+        if self.manual:
+            parts.append(f"{len(self.manual)} fresh run(s)")
+        return " + ".join(parts) or "Backfill"
+
+    def poll(self, api: ApiClient) -> tuple[dict[str, dict[str, Any]], bool]:
+        """(date -> its run, whether Airflow has created every run and closed the backfill)."""
+        runs: dict[str, dict[str, Any]] = {}
+        closed = True
+        if self.backfill_id is not None:
+            closed = api.get(f"/api/v2/backfills/{self.backfill_id}").get("completed_at") is not None  # type: ignore[union-attr]
+            for run in _runs_in_range(api, self.start, self.end):
+                if run.get("run_type") == "backfill" and _run_date_of(run) in self.backfill_dates:
+                    runs[_run_date_of(run)] = run
+        if self.manual:
+            recent = _list_runs(api, f"run_type=manual&run_after_gte={urllib.parse.quote(self.since)}")
+            seen = [run for run in recent if run["dag_run_id"] in self.manual]
+            runs.update({self.manual[run["dag_run_id"]]: run for run in seen})
+            closed = closed and len(seen) == len(self.manual)
+        return runs, closed
+
+
+def follow_runs(api: ApiClient, followed: _Followed, timeout: float, not_run: str = "") -> int:
+    """Follow the runs to their end with progress. Returns 0 if all succeeded, 1 if any failed."""
+    wanted = followed.dates()
+    progress = _Progress(len(wanted), "dates")
+    while True:
+        runs, closed = followed.poll(api)
+        done = [day for day, run in runs.items() if run["state"] in FINISHED]
+        failed = sorted(day for day, run in runs.items() if run["state"] == "failed")
+        progress.update(len(done), len(failed), sum(run["state"] == "running" for run in runs.values()))
+        # Wait for Airflow to close the backfill too: only one backfill per DAG may be open.
+        if closed and len(done) == len(runs):
+            break
+        if progress.elapsed() > timeout:
+            print(f"Gave up waiting after {_format_seconds(progress.elapsed())}; the runs go on in Airflow.")
+            return 3
+        time.sleep(3)
+    missing = sorted(set(wanted) - set(runs))
+    print(
+        f"{followed.title()} finished in {_format_seconds(progress.elapsed())}: "
+        f"{len(done) - len(failed)} succeeded, {len(failed)} failed"
+        + (f", {len(missing)} not created by Airflow: {', '.join(missing)}" if missing else "")
+        + (f"; {not_run}" if not_run else "")
+    )
+    for day in failed:
+        print(f"  FAILED {day}: logs in {task_log_dir(str(runs[day]['dag_run_id']))}")
+    return 1 if failed else 0
+
+
+def _not_run_note(skipped: list[str], states: dict[str, str]) -> str:
+    """Why the dates of the range that get no run get none."""
+    groups = {
+        "already done (REPROCESS=completed processes them again)": [d for d in skipped if states.get(d) in FINISHED],
+        "in flight": [d for d in skipped if states.get(d) in IN_FLIGHT],
+        "not due (interval not over, or outside the DAG's dates)": [d for d in skipped if d not in states],
+    }
+    return "; ".join(f"{len(days)} not run, {why}: {', '.join(days)}" for why, days in groups.items() if days)
+
+
+def backfill(start: str, end: str, max_active_runs: int = 3, reprocess: str = "none", timeout: float = 7200) -> int:
+    """Process [start, end] and follow it to the end. Returns 0 if every date processed succeeded.
+
+    Dates without a run: Airflow's backfill. Dates whose latest run REPROCESS redoes: fresh manual runs
+    (never a cleared run: see above). Fresh runs are manual runs, so the DAG's ``max_active_runs`` (1)
+    applies to them, not ``max_active_runs`` here; the one-slot warehouse pool serialises dbt anyway.
+    """
+    if reprocess not in REPROCESS_STATES:
+        raise ValueError(f"REPROCESS must be none, failed or completed, got {reprocess!r}")
+    lo, hi = _iso_bounds(start, end)
+    wanted = [day.isoformat() for day in date_range(start, end)]
+    api = _api_ready()
     open_backfills = [
         item
         for item in api.get(f"/api/v2/backfills?dag_id={DAG_ID}&limit=100")["backfills"]  # type: ignore[index]
@@ -394,67 +595,46 @@ def backfill(start: str, end: str, max_active_runs: int = 3, reprocess: str = "n
             f"Backfill {open_backfills[0]['id']} of {DAG_ID} is still running (Airflow allows one at a time): "
             f"wait for it, or cancel it in the UI ({api_url()}, Browse > Backfills)."
         )
-    created = api.post(
-        "/api/v2/backfills",
-        {
-            "dag_id": DAG_ID,
-            "from_date": lo,
-            "to_date": hi,
-            "max_active_runs": max_active_runs,
-            "reprocess_behavior": reprocess,
-            "run_backwards": False,
-            # A reprocessing backfill processes even byte-identical partitions (skip-unchanged off).
-            "dag_run_conf": {"force": reprocess != "none"},
-        },
-    )
-    backfill_id = created["id"]  # type: ignore[index]
-    print(
-        f"Backfill {backfill_id}: {len(wanted)} date(s) {wanted[0]} .. {wanted[-1]}, "
-        f"max {max_active_runs} active run(s), reprocess={reprocess}",
-        flush=True,
-    )
-    return follow_backfill(api, backfill_id, start, end, wanted, timeout)
+    body = backfill_body(lo, hi, max_active_runs, force=reprocess != "none")
+    # The dates the backfill creates runs for: those without a (logical-dated) run whose interval is over.
+    planned = api.post("/api/v2/backfills/dry_run", body)["backfills"]  # type: ignore[index]
+    backfilled = sorted({str(item["logical_date"])[:10] for item in planned} & set(wanted))
+    known = {run["dag_run_id"]: run for run in _runs_in_range(api, start, end)}
+    known.update({run["dag_run_id"]: run for run in _list_runs(api, "run_type=manual&order_by=run_after")})
+    states = latest_states(known.values(), wanted)
+    fresh = plan_fresh_runs(states, wanted, backfilled, reprocess)
+    followed = _Followed(start, end)
+    if backfilled:
+        followed.backfill_id = int(api.post("/api/v2/backfills", body)["id"])  # type: ignore[index]
+        followed.backfill_dates = backfilled
+        print(
+            f"Backfill {followed.backfill_id}: {len(backfilled)} date(s) {backfilled[0]} .. {backfilled[-1]}, "
+            f"max {max_active_runs} active run(s), reprocess={reprocess}",
+            flush=True,
+        )
+    for day in fresh:
+        run = _trigger_fresh_run(api, day)
+        followed.manual[str(run["dag_run_id"])] = day
+        followed.since = followed.since or str(run["run_after"])
+    if fresh:
+        print(
+            f"Fresh manual runs (REPROCESS={reprocess}, dates that have a run; one at a time): "
+            f"{len(fresh)} date(s) {fresh[0]} .. {fresh[-1]}",
+            flush=True,
+        )
+    skipped = [day for day in wanted if day not in followed.dates()]
+    return follow_runs(api, followed, timeout, _not_run_note(skipped, states))
 
 
-def follow_backfill(api: ApiClient, backfill_id: int, start: str, end: str, wanted: list[str], timeout: float) -> int:
-    began = time.monotonic()
-    last_counts: tuple[int, int, int] | None = None
-    last_print = 0.0
-    while True:
-        info = api.get(f"/api/v2/backfills/{backfill_id}")
-        runs = {_run_date_of(run): run for run in _runs_in_range(api, start, end) if run.get("run_type") == "backfill"}
-        runs = {day: run for day, run in runs.items() if day in wanted}
-        done = [day for day, run in runs.items() if run["state"] in ("success", "failed")]
-        failed = sorted(day for day, run in runs.items() if run["state"] == "failed")
-        running = sum(run["state"] == "running" for run in runs.values())
-        elapsed = time.monotonic() - began
-        counts = (len(done), len(failed), running)
-        # A line when something changed, else a heartbeat every 30 s.
-        if counts != last_counts or elapsed - last_print >= 30:
-            eta = (elapsed / len(done)) * (len(wanted) - len(done)) if done else None
-            print(
-                f"[{_format_seconds(elapsed)}] {len(done)}/{len(wanted)} dates done, {len(failed)} failed, "
-                f"{running} running" + (f", ETA {_format_seconds(eta)}" if eta and len(done) < len(wanted) else ""),
-                flush=True,
-            )
-            last_counts, last_print = counts, elapsed
-        finished = info.get("completed_at") is not None  # type: ignore[union-attr]
-        # Wait for Airflow to close the backfill too: only one backfill per DAG may be open.
-        if finished and all(run["state"] in ("success", "failed") for run in runs.values()):
-            break
-        if elapsed > timeout:
-            print(f"Gave up waiting after {_format_seconds(elapsed)}; the backfill goes on in Airflow.")
-            return 3
-        time.sleep(3)
-    missing = sorted(set(wanted) - set(runs))
-    print(
-        f"Backfill {backfill_id} finished in {_format_seconds(time.monotonic() - began)}: "
-        f"{len(done) - len(failed)} succeeded, {len(failed)} failed"
-        + (f", {len(missing)} not run (already done; use REPROCESS=completed): {', '.join(missing)}" if missing else "")
-    )
-    for day in failed:
-        print(f"  FAILED {day}: logs in {task_log_dir(str(runs[day]['dag_run_id']))}")
-    return 1 if failed else 0
+def rerun(day: str, timeout: float = 7200) -> int:
+    """Process one date again in a fresh manual run and follow it. Returns 0 if it succeeded."""
+    day = rerun_date(day)  # validated before anything is sent or started
+    api = _api_ready()
+    run = _trigger_fresh_run(api, day)
+    run_id = str(run["dag_run_id"])
+    print(f"Rerun of {day}: fresh manual run {run_id} (conf run_date={day}, force=true)", flush=True)
+    followed = _Followed(day, day, manual={run_id: day}, since=str(run["run_after"]))
+    return follow_runs(api, followed, timeout)
 
 
 def start_airflow() -> None:
@@ -466,7 +646,10 @@ def set_paused(paused: bool) -> None:
 
 
 def demo(start_date: str, end_date: str) -> int:
-    """The demo's Airflow part: a real backfill on the scheduler, then leave everything stopped."""
+    """The demo's Airflow part: a real backfill on the scheduler, then leave everything stopped.
+
+    On a fresh clone every date is backfilled; on a second run every date already has a run and gets a
+    fresh one (REPROCESS=completed), one ``dbt build`` each."""
     start()
     try:
         outcome = backfill(start_date, end_date, max_active_runs=3, reprocess="completed")
@@ -485,20 +668,14 @@ def bulk_backfill(start_date: str, end_date: str, chunk_days: int = 31, timeout:
     from ecompipe.bulk import plan_chunks
 
     chunks = plan_chunks(start_date, end_date, chunk_days)  # validates before anything is sent
-    if not running_components():
-        print("Airflow is not running: starting it.", flush=True)
-        start_airflow()
-    api = client()
-    api.patch(f"/api/v2/dags/{BULK_DAG_ID}", {"is_paused": False})
+    api = _api_ready(BULK_DAG_ID)
     run = api.post(
         f"/api/v2/dags/{BULK_DAG_ID}/dagRuns",
         {"logical_date": None, "conf": {"start_date": start_date, "end_date": end_date, "chunk_days": chunk_days}},
     )
     run_id = str(run["dag_run_id"])  # type: ignore[index]
     print(f"Bulk backfill {run_id}: {start_date} .. {end_date} in {len(chunks)} chunk(s) of <= {chunk_days} days")
-    began = time.monotonic()
-    last: tuple[int, int] | None = None
-    last_print = 0.0
+    progress = _Progress(len(chunks), "chunks")
     quoted = urllib.parse.quote(run_id, safe="")
     while True:
         state = str(api.get(f"/api/v2/dags/{BULK_DAG_ID}/dagRuns/{quoted}")["state"])  # type: ignore[index]
@@ -506,23 +683,15 @@ def bulk_backfill(start_date: str, end_date: str, chunk_days: int = 31, timeout:
         mapped = [ti for ti in instances["task_instances"] if ti["task_id"] == "build_chunk"]  # type: ignore[index]
         done = [ti for ti in mapped if ti["state"] in ("success", "failed", "upstream_failed")]
         failed = [ti for ti in mapped if ti["state"] in ("failed", "upstream_failed")]
-        elapsed = time.monotonic() - began
-        if (len(done), len(failed)) != last or elapsed - last_print >= 30:
-            eta = elapsed / len(done) * (len(chunks) - len(done)) if done else None
-            print(
-                f"[{_format_seconds(elapsed)}] {len(done)}/{len(chunks)} chunks done, {len(failed)} failed"
-                + (f", ETA {_format_seconds(eta)}" if eta and len(done) < len(chunks) else ""),
-                flush=True,
-            )
-            last, last_print = (len(done), len(failed)), elapsed
-        if state in ("success", "failed"):
+        progress.update(len(done), len(failed))
+        if state in FINISHED:
             break
-        if elapsed > timeout:
-            print(f"Gave up waiting after {_format_seconds(elapsed)}; the run goes on in Airflow.")
+        if progress.elapsed() > timeout:
+            print(f"Gave up waiting after {_format_seconds(progress.elapsed())}; the run goes on in Airflow.")
             return 3
         time.sleep(3)
     print(
-        f"Bulk backfill {state} in {_format_seconds(time.monotonic() - began)}: "
+        f"Bulk backfill {state} in {_format_seconds(progress.elapsed())}: "
         f"{len(done) - len(failed)} chunk(s) succeeded, {len(failed)} failed"
     )
     for ti in sorted(failed, key=lambda item: item["map_index"]):

@@ -15,7 +15,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ecompipe import airflow_local as af  # noqa: E402
-from ecompipe.dates import InvalidDateError, parse_date  # noqa: E402
+from ecompipe.dates import InvalidDateError  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("end")
     backfill.add_argument("--max-active-runs", type=int, default=3)
     backfill.add_argument("--reprocess", default="none", choices=["none", "failed", "completed"])
-    rerun = commands.add_parser("rerun", help="reprocess one date (a reprocessing backfill)")
+    rerun = commands.add_parser("rerun", help="reprocess one date in a fresh manual run (one dbt build)")
     rerun.add_argument("date")
     bulk = commands.add_parser("backfill-bulk", help="bulk backfill: a range in chunks, one dbt build per chunk")
     bulk.add_argument("start")
@@ -62,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             return af.demo(args.start, args.end)
         elif args.command == "rerun":
-            day = parse_date(args.date, "DATE").isoformat()
-            return af.backfill(day, day, 1, "completed")
+            return af.rerun(args.date)
     except (InvalidDateError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ecompipe.airflow_local import ADMIN_USER, ApiClient
 from ecompipe.generator import generate_partition
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +79,40 @@ class Pipeline:
 
     def build(self, run_date: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.dbt("build", variables={"run_date": run_date}, check=check)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def airflow_sandbox_env(root: Path, **overrides: str) -> dict[str, str]:
+    """The settings of a throwaway real Airflow under ``root`` (overrides win): its own home, data dir
+    and warehouse, production mode, a 2 s retry delay, and free ports for the api-server and the log
+    servers, so that it runs beside any other Airflow. Only the settings: add them to an environment."""
+    data_dir = root / "data"
+    return {
+        "AIRFLOW_HOME": str(root / "airflow_home"),
+        "PIPELINE_DATA_DIR": str(data_dir),
+        "DUCKDB_PATH": str(data_dir / "warehouse.duckdb"),
+        "PIPELINE_MODE": "production",
+        "PIPELINE_RETRY_DELAY_SECONDS": "2",
+        "AIRFLOW_API_PORT": str(_free_port()),
+        "AIRFLOW_WORKER_LOG_PORT": str(_free_port()),
+        "AIRFLOW_TRIGGER_LOG_PORT": str(_free_port()),
+        **overrides,
+    }
+
+
+def airflow_api(env: dict[str, str]) -> ApiClient:
+    """A logged-in REST client of the sandbox Airflow ``env`` describes (its api-server is running)."""
+    password_file = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    password = json.loads(password_file.read_text())[ADMIN_USER]
+    client = ApiClient(f"http://127.0.0.1:{env['AIRFLOW_API_PORT']}")
+    answer = client.post("/auth/token", {"username": ADMIN_USER, "password": password})
+    client.token = answer["access_token"]  # type: ignore[index]
+    return client
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The REST client behind `make backfill` / `make rerun`: retries Airflow's "database is locked" 503.
+"""The REST client behind `make backfill` / `make rerun`: retries Airflow's "database is locked" 503;
+and the pure parts of reruns and reprocessing backfills (date check, request bodies, the plan).
 
 Airflow on SQLite answers 503 when the scheduler holds the database lock (seen under load). A local
 HTTP server plays that answer; everything else the client does is exercised against a real Airflow in
@@ -10,11 +11,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import date
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from ecompipe import airflow_local
+from ecompipe.dates import InvalidDateError
 
 
 class _Answers(BaseHTTPRequestHandler):
@@ -60,3 +63,91 @@ def test_other_errors_are_not_retried(server: HTTPServer) -> None:
     with pytest.raises(RuntimeError, match="answered 409: .*already a running backfill"):
         _client(server).post("/api/v2/backfills", {"dag_id": "d"})
     assert len(_Answers.seen) == 1
+
+
+# The pure parts of `make rerun` and reprocessing backfills (no Airflow needed).
+
+
+def test_rerun_date_is_validated_before_anything_is_sent() -> None:
+    today = date(2024, 3, 10)
+    assert airflow_local.rerun_date("2024-03-09", today) == "2024-03-09"
+    for bad in ("2024-13-01", "2024-02-30", "20240301", "2024-03-01; drop table x", ""):
+        with pytest.raises(InvalidDateError, match="DATE"):
+            airflow_local.rerun_date(bad, today)
+    for not_over in ("2024-03-10", "2024-03-11"):
+        with pytest.raises(InvalidDateError, match="not over yet"):
+            airflow_local.rerun_date(not_over, today)
+
+
+def test_fresh_run_has_no_logical_date_and_forces_the_date() -> None:
+    body = airflow_local.fresh_run_body("2024-01-15")
+    # No logical date: no collision with the date's backfill run, no deadline (it counts from it).
+    assert body["logical_date"] is None
+    assert body["conf"] == {"run_date": "2024-01-15", "force": True}
+    assert set(body) == {"logical_date", "conf", "note"}
+
+
+def test_backfill_never_asks_airflow_to_clear_runs() -> None:
+    for force in (False, True):
+        body = airflow_local.backfill_body("2024-01-01T00:00:00+00:00", "2024-01-03T23:59:59+00:00", 2, force)
+        assert body["reprocess_behavior"] == "none"
+        assert body["dag_run_conf"] == {"force": force}
+        assert body["max_active_runs"] == 2 and body["dag_id"] == airflow_local.DAG_ID
+
+
+def _run(run_id: str, state: str, queued_at: str, day: str | None = None, conf_date: str | None = None) -> dict:
+    return {
+        "dag_run_id": run_id,
+        "state": state,
+        "queued_at": queued_at,
+        "data_interval_start": f"{day}T02:00:00Z" if day else None,
+        "logical_date": f"{day}T02:00:00Z" if day else None,
+        "conf": {"run_date": conf_date, "force": True} if conf_date else {},
+    }
+
+
+def test_fresh_runs_go_to_dates_whose_latest_run_reprocess_redoes() -> None:
+    wanted = ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
+    runs = [
+        _run("backfill__01", "success", "2024-02-01T00:00:00Z", "2024-01-01"),
+        _run("backfill__02", "failed", "2024-02-01T00:00:01Z", "2024-01-02"),
+        _run("backfill__03", "failed", "2024-02-01T00:00:02Z", "2024-01-03"),
+        # 01-03 failed, then a fresh manual run (no logical date) of it succeeded.
+        _run("manual__03", "success", "2024-02-02T00:00:00Z", conf_date="2024-01-03"),
+        _run("backfill__04", "running", "2024-02-01T00:00:03Z", "2024-01-04"),
+        _run("other_dag_date", "failed", "2024-02-01T00:00:00Z", "2023-12-31"),
+    ]
+    states = airflow_local.latest_states(runs, wanted)
+    assert states == {"2024-01-01": "success", "2024-01-02": "failed", "2024-01-03": "success", "2024-01-04": "running"}
+    # 01-05 has no run: the backfill creates one for it, never a fresh run too.
+    backfilled = ["2024-01-05"]
+    assert airflow_local.plan_fresh_runs(states, wanted, backfilled, "none") == []
+    assert airflow_local.plan_fresh_runs(states, wanted, backfilled, "failed") == ["2024-01-02"]
+    assert airflow_local.plan_fresh_runs(states, wanted, backfilled, "completed") == [
+        "2024-01-01",
+        "2024-01-02",
+        "2024-01-03",
+    ]
+    note = airflow_local._not_run_note(["2024-01-01", "2024-01-03", "2024-01-04", "2024-01-06"], states)
+    assert "2 not run, already done" in note and "1 not run, in flight: 2024-01-04" in note
+    assert "1 not run, not due" in note
+
+
+class _Pages:
+    """A client answering the dagRuns list 100 at a time, as Airflow's maximum_page_limit does."""
+
+    def __init__(self, total: int) -> None:
+        self.runs = [{"dag_run_id": f"r{i}"} for i in range(total)]
+        self.paths: list[str] = []
+
+    def get(self, path: str) -> dict:
+        self.paths.append(path)
+        offset = int(path.rsplit("offset=", 1)[1])
+        return {"dag_runs": self.runs[offset : offset + 100], "total_entries": len(self.runs)}
+
+
+def test_run_lists_are_read_page_by_page() -> None:
+    pages = _Pages(250)
+    assert airflow_local._list_runs(pages, "run_type=manual") == pages.runs  # type: ignore[arg-type]
+    assert len(pages.paths) == 3
+    assert airflow_local._list_runs(_Pages(0), "x") == []  # type: ignore[arg-type]

@@ -8,27 +8,25 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
 from ecompipe import airflow_local
+from ecompipe.airflow_local import ApiClient
 from ecompipe.warehouse import fingerprints
-from tests.conftest import REPO_ROOT, Pipeline
+from tests.conftest import REPO_ROOT, Pipeline, airflow_api, airflow_sandbox_env
 
 pytestmark = pytest.mark.airflow
 DAG_ID = "end_to_end_data_pipeline"
 DATES = ["2024-01-01", "2024-01-02", "2024-01-03"]
 AIRFLOW = str(Path(os.sys.executable).parent / "airflow")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _dates(warehouse: Path, table: str = "fct_transactions") -> list[str]:
@@ -42,15 +40,11 @@ def _exports(data_dir: Path) -> dict[str, bytes]:
 
 
 def _dags_test_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> tuple[dict[str, str], Path]:
-    data_dir = tmp_path / "data"
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow_home"))
-    monkeypatch.setenv("PIPELINE_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("DUCKDB_PATH", str(data_dir / "warehouse.duckdb"))
-    monkeypatch.setenv("PIPELINE_MODE", mode)
-    monkeypatch.setenv("PIPELINE_RETRY_DELAY_SECONDS", "1")
+    for key, value in airflow_sandbox_env(tmp_path, PIPELINE_MODE=mode, PIPELINE_RETRY_DELAY_SECONDS="1").items():
+        monkeypatch.setenv(key, value)
     env = airflow_local.airflow_env()
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
-    return env, data_dir
+    return env, tmp_path / "data"
 
 
 def _dags_test(env: dict[str, str], logical_date: str) -> subprocess.CompletedProcess[str]:
@@ -111,25 +105,15 @@ def test_late_redelivery_is_reprocessed_and_unchanged_partition_skipped(
 @pytest.fixture(scope="module")
 def scheduler_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     root = tmp_path_factory.mktemp("scheduler")
-    data_dir = root / "data"
-    env = dict(os.environ)
-    env.update(
-        {
-            "AIRFLOW_HOME": str(root / "airflow_home"),
-            "PIPELINE_DATA_DIR": str(data_dir),
-            "DUCKDB_PATH": str(data_dir / "warehouse.duckdb"),
-            "PIPELINE_MODE": "production",
-            "PIPELINE_SCHEDULE_END_DATE": "2024-01-05",
-            "PIPELINE_RETRY_DELAY_SECONDS": "2",
-            # Production mode waits for a missing partition (6 h by default): the failing date gives up fast.
-            "PIPELINE_SENSOR_POKE_SECONDS": "3",
-            "PIPELINE_SENSOR_TIMEOUT_SECONDS": "15",
-            "AIRFLOW_API_PORT": str(_free_port()),
-            "AIRFLOW_WORKER_LOG_PORT": str(_free_port()),
-            "AIRFLOW_TRIGGER_LOG_PORT": str(_free_port()),
-        }
+    settings = airflow_sandbox_env(
+        root,
+        PIPELINE_SCHEDULE_END_DATE="2024-01-05",
+        # Production mode waits for a missing partition (6 h by default): the failing date gives up fast.
+        PIPELINE_SENSOR_POKE_SECONDS="3",
+        PIPELINE_SENSOR_TIMEOUT_SECONDS="15",
     )
-    Pipeline(data_dir=data_dir, work_dir=root / "work").generate(*DATES, rows=300)
+    env = {**os.environ, **settings}
+    Pipeline(data_dir=root / "data", work_dir=root / "work").generate(*DATES, rows=300)
     yield env
     subprocess.run(["make", "-s", "airflow-stop"], cwd=REPO_ROOT, env=env, capture_output=True, timeout=120)
 
@@ -157,6 +141,39 @@ def _live_members(pgid: int) -> list[int]:
             if int(fields[2]) == pgid and fields[0] != "Z":
                 members.append(int(proc.name))
     return members
+
+
+def _run_path(run_id: str) -> str:
+    return f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+
+
+def _fresh_runs(api: ApiClient, day: str) -> list[dict[str, Any]]:
+    """The manual runs that processed ``day`` (param run_date)."""
+    runs = airflow_local._list_runs(api, "run_type=manual&order_by=run_after")
+    return [run for run in runs if (run.get("conf") or {}).get("run_date") == day]
+
+
+def _backfill_run(api: ApiClient, day: str) -> dict[str, Any]:
+    [run] = [run for run in airflow_local._runs_in_range(api, day, day) if run["run_type"] == "backfill"]
+    return run
+
+
+def _assert_one_dbt_build(api: ApiClient, run: dict[str, Any]) -> None:
+    """The run succeeded at the first try of every task: its producer ran the date's one `dbt build`
+    (a producer on a later try skips itself and each model's sensor runs dbt for that model)."""
+    assert run["state"] == "success", run
+    answer = api.get(f"{_run_path(str(run['dag_run_id']))}/taskInstances?limit=100")
+    instances = {ti["task_id"]: ti for ti in answer["task_instances"]}  # type: ignore[index]
+    producer = instances["dbt.dbt_producer_watcher"]
+    assert (producer["state"], producer["try_number"]) == ("success", 1), producer
+    assert len(instances) > 20 and {(ti["state"], ti["try_number"]) for ti in instances.values()} == {("success", 1)}
+
+
+def _deadlines(env: dict[str, str], run: dict[str, Any]) -> int:
+    """Deadline rows Airflow created for a run (its metadata database is SQLite here)."""
+    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db", timeout=30) as con:
+        query = "select count(*) from deadline join dag_run on deadline.dagrun_id = dag_run.id where dag_run.run_id = ?"
+        return con.execute(query, [run["dag_run_id"]]).fetchone()[0]
 
 
 def test_real_scheduler_backfill_rerun_full_refresh_bulk_and_stop(
@@ -201,19 +218,51 @@ def test_real_scheduler_backfill_rerun_full_refresh_bulk_and_stop(
     assert fingerprints(sequential.warehouse) == incremental
     assert _exports(data_dir) == exports_after_backfill
 
-    # Clear-and-rerun one date: nothing changes.
+    # Rerun one date: a fresh manual run, not a cleared one (Cosmos WATCHER would then run one dbt per
+    # model), so its producer runs the one `dbt build`. Nothing changes.
     rerun = _make(env, "rerun", "DATE=2024-01-02")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "Rerun of 2024-01-02: fresh manual run manual__" in rerun.stdout
     assert "1/1 dates done, 0 failed" in rerun.stdout
     assert fingerprints(warehouse) == incremental
     assert _exports(data_dir) == exports_after_backfill
-    assert len((data_dir / "pipeline_registry.jsonl").read_text().splitlines()) == 3, "rerun reuses the run id"
+    api = airflow_api(env)
+    [rerun_run] = _fresh_runs(api, "2024-01-02")
+    assert rerun_run["logical_date"] is None and rerun_run["conf"] == {"run_date": "2024-01-02", "force": True}
+    _assert_one_dbt_build(api, rerun_run)
+    # No logical date: the deadline alert (counted from it) gave the rerun no deadline, unlike the
+    # date's backfill run (whose deadline had passed long before: missed, and not recorded).
+    assert _deadlines(env, rerun_run) == 0 and _deadlines(env, _backfill_run(api, "2024-01-02")) >= 1
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        records = con.sql(
+            "select run_type, status, deadline_missed_at from pipeline_runs where run_date = '2024-01-02' order by 1"
+        ).fetchall()
+    assert records == [("backfill", "success", None), ("manual", "success", None)], "a new record per run"
+    assert len((data_dir / "pipeline_registry.jsonl").read_text().splitlines()) == 4
+
+    # A reprocessing backfill: 2024-01-03 has a run, so it gets a fresh manual run (one dbt build);
+    # 2024-01-04 has none, so Airflow's backfill runs it. The result equals running them one by one.
+    sequential.generate("2024-01-04", rows=300)
+    reprocess = _make(env, "backfill", "START=2024-01-03", "END=2024-01-04", "REPROCESS=completed")
+    assert reprocess.returncode == 0, reprocess.stdout + reprocess.stderr
+    assert "1 date(s) 2024-01-04 .. 2024-01-04" in reprocess.stdout
+    assert "Fresh manual runs (REPROCESS=completed" in reprocess.stdout and "1 date(s) 2024-01-03" in reprocess.stdout
+    assert "2/2 dates done, 0 failed" in reprocess.stdout
+    [fresh_run] = _fresh_runs(api, "2024-01-03")
+    _assert_one_dbt_build(api, fresh_run)
+    _assert_one_dbt_build(api, _backfill_run(api, "2024-01-04"))
+    sequential.build("2024-01-04")
+    incremental = fingerprints(warehouse)
+    assert fingerprints(sequential.warehouse) == incremental
+    exports_after_backfill = _exports(data_dir)
+    loaded = [*DATES, "2024-01-04"]
+    assert _dates(warehouse) == loaded
 
     # A date without its partition fails, and the backfill says which and where the logs are.
     failing = _make(env, "backfill", "START=2024-01-05", "END=2024-01-05")
     assert failing.returncode != 0
     assert "FAILED 2024-01-05" in failing.stdout and "logs in" in failing.stdout
-    assert _dates(warehouse) == DATES
+    assert _dates(warehouse) == loaded
     with duckdb.connect(str(warehouse), read_only=True) as con:
         failed = con.sql("select status from pipeline_runs where run_date = '2024-01-05'").fetchall()
     assert failed == [("failed",)]

@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 import duckdb
 import pytest
 
-from ecompipe.airflow_local import ADMIN_USER, ApiClient
-from tests.conftest import REPO_ROOT, Pipeline
-from tests.test_airflow_integration import _free_port, _live_members
+from ecompipe.airflow_local import ApiClient
+from tests.conftest import REPO_ROOT, Pipeline, airflow_api, airflow_sandbox_env
+from tests.test_airflow_integration import _live_members
 
 pytestmark = pytest.mark.airflow
 DAG_ID = "end_to_end_data_pipeline"
@@ -40,22 +40,13 @@ T = TypeVar("T")
 def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     root = tmp_path_factory.mktemp("production")
     data_dir = root / "data"
-    env = dict(os.environ)
-    env.update(
-        {
-            "AIRFLOW_HOME": str(root / "airflow_home"),
-            "PIPELINE_DATA_DIR": str(data_dir),
-            "DUCKDB_PATH": str(data_dir / "warehouse.duckdb"),
-            "PIPELINE_MODE": "production",
-            "PIPELINE_SENSOR_POKE_SECONDS": "3",
-            "PIPELINE_SENSOR_TIMEOUT_SECONDS": str(SENSOR_TIMEOUT_SECONDS),
-            "PIPELINE_DEADLINE_MINUTES": str(DEADLINE_SECONDS / 60),
-            "PIPELINE_RETRY_DELAY_SECONDS": "2",
-            "AIRFLOW_API_PORT": str(_free_port()),
-            "AIRFLOW_WORKER_LOG_PORT": str(_free_port()),
-            "AIRFLOW_TRIGGER_LOG_PORT": str(_free_port()),
-        }
+    settings = airflow_sandbox_env(
+        root,
+        PIPELINE_SENSOR_POKE_SECONDS="3",
+        PIPELINE_SENSOR_TIMEOUT_SECONDS=str(SENSOR_TIMEOUT_SECONDS),
+        PIPELINE_DEADLINE_MINUTES=str(DEADLINE_SECONDS / 60),
     )
+    env = {**os.environ, **settings}
     env.pop("PIPELINE_SCHEDULE_END_DATE", None)  # the scheduler must create "yesterday's" run
     data_dir.mkdir(parents=True)
     started = subprocess.run(
@@ -66,15 +57,6 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
         yield env
     finally:
         subprocess.run(["make", "-s", "airflow-stop"], cwd=REPO_ROOT, env=env, capture_output=True, timeout=120)
-
-
-def _api(env: dict[str, str]) -> ApiClient:
-    password_file = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-    password = json.loads(password_file.read_text())[ADMIN_USER]
-    client = ApiClient(f"http://127.0.0.1:{env['AIRFLOW_API_PORT']}")
-    answer = client._request("POST", "/auth/token", {"username": ADMIN_USER, "password": password})
-    client.token = answer["access_token"]  # type: ignore[index]
-    return client
 
 
 def _wait_for(what: str, probe: Callable[[], T | None], timeout: float, every: float = 1.0) -> T:
@@ -144,7 +126,7 @@ def test_scheduled_run_times_out_naming_the_file_and_its_deadline_miss_is_record
     production: dict[str, str],
 ) -> None:
     env = production
-    api = _api(env)
+    api = airflow_api(env)
     api.patch(f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
 
     def scheduled_run() -> dict[str, Any] | None:
@@ -188,7 +170,7 @@ def test_scheduled_run_times_out_naming_the_file_and_its_deadline_miss_is_record
 
 def test_partition_arriving_while_the_sensor_waits_lets_the_run_load_it(production: dict[str, str]) -> None:
     env = production
-    api = _api(env)
+    api = airflow_api(env)
     api.patch(f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
     # 10 s pokes: the trigger's first look comes well after the deferral's executor event (the race
     # of apache/airflow#71172 would fail the resumed sensor, which try_number == 1 below would catch).

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from ecompipe import training_snapshot as ts
 from ecompipe.assets import FEATURES_ASSET
 from ecompipe.dates import InvalidDateError
 from ecompipe.registry import RunRecord, record_run
-from tests.conftest import REPO_ROOT, Pipeline
+from tests.conftest import REPO_ROOT, Pipeline, airflow_sandbox_env
 
 DATES = ["2024-01-01", "2024-01-02", "2024-01-03"]
 DAILY = "end_to_end_data_pipeline"
@@ -281,12 +280,6 @@ def test_the_dag_is_scheduled_on_the_features_asset_and_reads_in_the_pool() -> N
 # Real Airflow: a daily run's asset event triggers the snapshot DAG.
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _wait_for_dag(api: airflow_local.ApiClient, dag_id: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -314,18 +307,7 @@ def test_a_daily_run_triggers_the_snapshot_dag_through_the_asset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data_dir = tmp_path / "data"
-    settings = {
-        "AIRFLOW_HOME": str(tmp_path / "airflow_home"),
-        "PIPELINE_DATA_DIR": str(data_dir),
-        "DUCKDB_PATH": str(data_dir / "warehouse.duckdb"),
-        "PIPELINE_MODE": "production",
-        "PIPELINE_SCHEDULE_END_DATE": "2024-01-05",
-        "PIPELINE_RETRY_DELAY_SECONDS": "2",
-        "PIPELINE_SNAPSHOT_DAYS": "3",
-        "AIRFLOW_API_PORT": str(_free_port()),
-        "AIRFLOW_WORKER_LOG_PORT": str(_free_port()),
-        "AIRFLOW_TRIGGER_LOG_PORT": str(_free_port()),
-    }
+    settings = airflow_sandbox_env(tmp_path, PIPELINE_SCHEDULE_END_DATE="2024-01-05", PIPELINE_SNAPSHOT_DAYS="3")
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
     Pipeline(data_dir=data_dir, work_dir=tmp_path / "work").generate("2024-01-02", rows=300)
