@@ -5,9 +5,10 @@ interval ends, i.e. partition D must be loaded by D+1 02:00 + 2 h. On a miss the
 ``record_deadline_miss`` (an ``AsyncCallback``) to the triggerer: it logs the miss and records it in
 the run registry (``pipeline_runs.deadline_missed_at`` and the JSON lines file).
 
-Only scheduled runs are held to it. A backfill's or rerun's interval ended long ago, so every one of
-them would "miss"; a manual run's logical date is not its interval start. Their misses are logged as
-not applicable and not recorded.
+Only scheduled runs are held to it. A backfill's interval ended long ago, so every one of them would
+"miss"; a manual run's logical date is not its interval start. Their misses are logged as not
+applicable and not recorded. Reruns (``make rerun``, reprocessing backfills) are manual runs without a
+logical date: Airflow creates no deadline for them at all.
 """
 
 from __future__ import annotations
