@@ -107,7 +107,13 @@ def dags_test(
     if require_success and (not tasks or failed or "DagRun failed" in output):
         raise measure.CommandFailed(f"`airflow dags test` did not succeed ({failed or 'no task ran'}): see {log}")
     run_s = max((t.end or t.start for t in tasks), default=0.0) - (tasks[0].start if tasks else 0.0)
-    sample.extra = {"tasks": tasks, "run_s": run_s, "failed_tasks": failed, "deadline_exit_bug": exit_bug}
+    sample.extra = {
+        "tasks": tasks,
+        "run_s": run_s,
+        "api_warmup_s": airflow_timeline.inprocess_api_warmup_s(tasks),
+        "failed_tasks": failed,
+        "deadline_exit_bug": exit_bug,
+    }
     return sample
 
 
@@ -145,10 +151,12 @@ def summarize_dags_test(samples: list[measure.Sample]) -> dict[str, object]:
     timeline = airflow_timeline.summarize([s.extra["tasks"] for s in samples])  # type: ignore[misc]
     result = measure.summarize(samples)
     for item in result["samples"]:  # type: ignore[union-attr]
-        item["extra"] = {key: item["extra"].get(key) for key in ("run_s", "failed_tasks", "deadline_exit_bug")}  # type: ignore[union-attr]
+        keys = ("run_s", "api_warmup_s", "failed_tasks", "deadline_exit_bug")
+        item["extra"] = {key: item["extra"].get(key) for key in keys}  # type: ignore[union-attr]
     result.update(
         {
             "dag_run_s": measure.median(float(s.extra["run_s"]) for s in samples),  # type: ignore[arg-type]
+            "api_warmup_s": measure.median(float(s.extra["api_warmup_s"]) for s in samples),  # type: ignore[arg-type]
             "tasks": timeline,
             "totals": _timeline_totals(timeline),
         }
@@ -180,6 +188,9 @@ def run(cfg: Config) -> dict[str, object]:
         "ratios": {
             "airflow_over_dbt_wall": airflow["wall_s"] / dbt["wall_s"],  # type: ignore[operator]
             "dag_run_over_dbt_wall": airflow["dag_run_s"] / dbt["wall_s"],  # type: ignore[operator]
+            # The target's measure: the DAG run's tasks, first start to last end, less `dags test`'s
+            # one-off in-process API start (a scheduled run's tasks use the running API server).
+            "dag_run_net_over_dbt_wall": (airflow["dag_run_s"] - airflow["api_warmup_s"]) / dbt["wall_s"],  # type: ignore[operator]
             "airflow_over_dbt_cpu": airflow["cpu_s"] / dbt["cpu_s"],  # type: ignore[operator]
         },
     }

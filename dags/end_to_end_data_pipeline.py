@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Airflow before Cosmos: a Cosmos-first import is circular on Airflow 3.
@@ -25,13 +25,12 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
 from ecompipe.assets import FEATURES_ASSET, features_event_extra
+from ecompipe.dag_support import WAREHOUSE_POOL, default_task_args, sensors_report_after_the_build
 from ecompipe.deadlines import deadline_interval_after_logical_date, record_deadline_miss, under_dags_test
 from ecompipe.sensors import RawPartitionSensor, sensor_poke_seconds, sensor_timeout_seconds
 from ecompipe.settings import DBT_PROJECT_DIR, pipeline_env
 
 DAG_ID = "end_to_end_data_pipeline"
-# DuckDB allows one writing process per file: every task touching the warehouse takes this 1-slot pool.
-WAREHOUSE_POOL = "duckdb_warehouse"
 RUN_DATE = "{{ params.run_date or (data_interval_start | ds) }}"
 
 
@@ -39,14 +38,6 @@ def _schedule_end_date() -> datetime | None:
     value = os.environ.get("PIPELINE_SCHEDULE_END_DATE")
     return datetime.fromisoformat(value).replace(hour=23, minute=59, tzinfo=UTC) if value else None
 
-
-default_args = {
-    "owner": "data-platform",
-    "depends_on_past": False,
-    "retries": 2,
-    # Tests shorten the delay through the environment; production keeps the lab's 5 minutes.
-    "retry_delay": timedelta(seconds=int(os.environ.get("PIPELINE_RETRY_DELAY_SECONDS", "300"))),
-}
 
 with DAG(
     dag_id=DAG_ID,
@@ -58,7 +49,7 @@ with DAG(
     end_date=_schedule_end_date(),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args,
+    default_args=default_task_args(),
     tags=["production", "end-to-end", "scheduled", "dbt", "duckdb"],
     # A scheduled run must finish PIPELINE_DEADLINE_MINUTES (default 120) after its data interval ends.
     # Airflow 3.3 has no "data interval end" reference: logical date (= interval start here) + 1 day + N.
@@ -147,6 +138,7 @@ with DAG(
         # (`<model>.run`) and per model's tests (`<model>.test`) that reports what dbt did for it, read
         # from the producer's XComs. Tests still gate downstream models inside that dbt build. A sensor
         # runs dbt itself only on a retry or when the producer was skipped (a cleared run): one model.
+        # The sensors start once the build is done, outside the warehouse pool (sensors_report_after_the_build).
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER,
             # A dbt subprocess: dbt-duckdb keeps the file open in-process after a dbtRunner call, which
@@ -158,10 +150,8 @@ with DAG(
         operator_args={
             "vars": {"run_date": RUN_DATE},
             "append_env": True,
-            # The sensors hold the pool too: their fallback runs write the warehouse. They never hold it
-            # while waiting: reschedule mode gives the slot back between pokes (and `airflow dags test`,
-            # which runs one task at a time, can run the producer while they wait). Deferrable sensors
-            # would wait inside `dags test` for a producer that never starts.
+            # The producer's pool; the sensors are moved to the default pool below. Reschedule mode:
+            # deferrable sensors would wait inside `airflow dags test` for a producer that never starts.
             "pool": WAREHOUSE_POOL,
             "deferrable": False,
             "mode": "reschedule",
@@ -194,3 +184,5 @@ with DAG(
     ingest = ingest_raw_partition(RUN_DATE)
     wait_for_raw_partition >> ingest
     reprocess_late_partitions(RUN_DATE) >> ingest >> transform >> record_run(RUN_DATE)
+    # After the wiring above, so that the sensors keep ingestion upstream.
+    sensors_report_after_the_build(dag.tasks, transform.group_id)

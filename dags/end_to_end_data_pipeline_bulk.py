@@ -12,14 +12,12 @@ Airflow DAG file: configuration only; no work at parse time.
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
 from ecompipe.assets import FEATURES_ASSET, features_event_extra
-
-WAREHOUSE_POOL = "duckdb_warehouse"
+from ecompipe.dag_support import WAREHOUSE_POOL, default_task_args
 
 with DAG(
     dag_id="end_to_end_data_pipeline_bulk",
@@ -28,11 +26,7 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "data-platform",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=int(os.environ.get("PIPELINE_RETRY_DELAY_SECONDS", "300"))),
-    },
+    default_args=default_task_args(),
     tags=["backfill", "bulk", "dbt", "duckdb"],
     params={
         "start_date": Param("2024-01-01", type="string", pattern=r"^\d{4}-\d{2}-\d{2}$", description="First date."),

@@ -16,15 +16,13 @@ Airflow DAG file: configuration only; no work at parse time.
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
 from ecompipe.assets import FEATURES_ASSET
+from ecompipe.dag_support import WAREHOUSE_POOL, default_task_args
 from ecompipe.training_snapshot import MAX_DAYS, default_days
-
-WAREHOUSE_POOL = "duckdb_warehouse"
 
 with DAG(
     dag_id="training_snapshot",
@@ -33,11 +31,7 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "data-platform",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=int(os.environ.get("PIPELINE_RETRY_DELAY_SECONDS", "300"))),
-    },
+    default_args=default_task_args(),
     tags=["training", "features", "asset-triggered", "duckdb"],
     params={
         "days": Param(default_days(), type="integer", minimum=1, maximum=MAX_DAYS, description="Window length N."),

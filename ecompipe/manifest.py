@@ -16,6 +16,7 @@ import duckdb
 
 from ecompipe.dates import parse_date
 from ecompipe.settings import duckdb_path, raw_partition_path
+from ecompipe.warehouse import connect_read_only
 
 CREATE_SQL = """
 create table if not exists main.raw_partition_manifest (
@@ -56,7 +57,7 @@ def recorded_sha256(days: list[str], warehouse: Path | None = None) -> dict[str,
     db = warehouse or duckdb_path()
     if not db.exists() or not days:
         return {}
-    with duckdb.connect(str(db), read_only=True) as con:
+    with connect_read_only(db) as con:
         exists = con.execute(
             "select count(*) from information_schema.tables where table_name = 'raw_partition_manifest'"
         ).fetchone()[0]

@@ -53,8 +53,11 @@ def build_report(day: str, warehouse: Path | None = None) -> dict[str, object]:
 
 
 def write_report(day: str, warehouse: Path | None = None) -> Path:
-    report = build_report(day, warehouse)
-    path = report_path(day)
+    return _write(build_report(day, warehouse))
+
+
+def _write(report: dict[str, object]) -> Path:
+    path = report_path(str(report["date"]))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=".report.", suffix=".tmp", dir=path.parent)
     with os.fdopen(handle, "w") as tmp:
@@ -75,13 +78,14 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     day = parse_date(args[0], "date").isoformat()
-    path = write_report(day)
+    report = build_report(day)
+    path = _write(report)
     rows = daily_summary(day, day)
     summary = {
         key: value if isinstance(value, int | float | str) or value is None else str(value)
         for key, value in (rows[0] if rows else {}).items()
     }
-    print(json.dumps({"summary": summary, "quality_report": str(path), "quality_status": build_report(day)["status"]}))
+    print(json.dumps({"summary": summary, "quality_report": str(path), "quality_status": report["status"]}))
     return 0
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +24,9 @@ import duckdb
 
 from ecompipe import manifest
 from ecompipe.dates import parse_date
-from ecompipe.settings import data_dir, duckdb_path, features_dir, processed_dir
+from ecompipe.settings import data_dir, features_dir, processed_dir
+from ecompipe.warehouse import WarehouseLockedError
+from ecompipe.warehouse import connect as connect_warehouse
 
 CREATE_SQL = """
 create table if not exists main.pipeline_runs (
@@ -137,18 +138,10 @@ def _keep_deadline(record: RunRecord, earlier: dict[str, object]) -> None:
 
 def connect(warehouse: Path | None = None, wait_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
     """A read-write connection, retried while another process holds DuckDB's write lock."""
-    path = str(warehouse or duckdb_path())
-    give_up = time.monotonic() + (LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
-    while True:
-        try:
-            return duckdb.connect(path)
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > give_up:
-                raise RuntimeError(
-                    f"Could not open the warehouse {path} to write the run registry ({exc}). If another "
-                    "process holds it (a `make sql` shell, a dbt run), close it or wait, then retry."
-                ) from exc
-            time.sleep(1.0)
+    try:
+        return connect_warehouse(warehouse, wait_seconds=LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+    except WarehouseLockedError as exc:
+        raise RuntimeError(f"Could not open the warehouse to write the run registry: {exc}") from exc
 
 
 def _ensure_table(con: duckdb.DuckDBPyConnection) -> None:

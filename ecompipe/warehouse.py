@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import duckdb
 
 from ecompipe.settings import duckdb_path
+
+# DuckDB lets one process write a file, and refuses to open it while another holds the write lock.
+# Pipeline tasks share a one-slot Airflow pool, but a dbt process outside it (a Cosmos sensor's
+# fallback run, a `make sql` shell, a hand-run `dbt build`) may hold the lock for a while: wait.
+LOCK_WAIT_SECONDS = float(os.environ.get("PIPELINE_LOCK_WAIT_SECONDS", "300"))
 
 MART_TABLES = ("fct_transactions", "agg_customer_daily", "agg_customer_rolling", "fct_transaction_features")
 MODEL_TABLES = (
@@ -19,11 +26,37 @@ MODEL_TABLES = (
 )
 
 
+class WarehouseLockedError(RuntimeError):
+    """Another process kept the warehouse's lock for longer than we were willing to wait."""
+
+
+def connect(
+    path: Path | None = None, read_only: bool = False, wait_seconds: float | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse, retried with backoff while another process holds its lock."""
+    db = str(path or duckdb_path())
+    give_up = time.monotonic() + (LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+    delay = 0.25
+    while True:
+        try:
+            return duckdb.connect(db, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() + delay > give_up:
+                raise WarehouseLockedError(
+                    f"The warehouse {db} stayed locked by another process ({exc}). If it is a `make sql` "
+                    "shell or a hand-run dbt, close it or let it finish, then retry."
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def connect_read_only(path: Path | None = None) -> duckdb.DuckDBPyConnection:
     db = path or duckdb_path()
     if not db.exists():
         raise FileNotFoundError(f"No warehouse at {db}: run the pipeline first (make demo, or dbt build).")
-    return duckdb.connect(str(db), read_only=True)
+    return connect(db, read_only=True)
 
 
 def table_fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:

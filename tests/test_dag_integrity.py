@@ -142,6 +142,8 @@ def test_every_warehouse_task_uses_the_one_slot_pool(dag) -> None:  # the daily 
         if task.task_id == f"{PRODUCER_ID}_done":
             assert type(task).__name__ == "EmptyOperator", "Cosmos's gate after the producer runs nothing"
             continue
+        if getattr(task, "producer_task_id", None) == PRODUCER_ID:
+            continue  # Cosmos's sensors read XComs once the build is done (checked below)
         assert task.pool == "duckdb_warehouse", f"{task.task_id} writes or reads the warehouse outside the pool"
 
 
@@ -188,8 +190,8 @@ def test_one_dbt_build_per_run_and_a_task_per_model(dag) -> None:
     models = _model_tasks(dag)
     expected = _manifest_models()
     assert set(models) == set(expected), "every dbt model has its own task"
-    sensors = [t for t in dag.tasks if t.task_id.startswith("dbt.") and t.task_id != PRODUCER_ID]
-    sensors = [t for t in sensors if t.task_id != f"{PRODUCER_ID}_done"]
+    gate = dag.get_task(f"{PRODUCER_ID}_done")
+    sensors = [t for t in dag.tasks if t.task_id.startswith("dbt.") and t.task_id not in (PRODUCER_ID, gate.task_id)]
     for name, has_tests in expected.items():
         if has_tests:
             test_task = dag.get_task(f"dbt.{name}.test")
@@ -197,11 +199,25 @@ def test_one_dbt_build_per_run_and_a_task_per_model(dag) -> None:
     for sensor in sensors:
         assert isinstance(sensor, BaseSensorOperator), f"{sensor.task_id} would run dbt on its first try"
         assert sensor.producer_task_id == PRODUCER_ID, sensor.task_id
-        # Waiting must never hold the warehouse's one slot: under the pool a poking or deferring
-        # sensor could deadlock the producer (and `airflow dags test` would wait forever).
+        # Deferrable sensors would wait inside `airflow dags test` for a producer that never starts.
         assert sensor.mode == "reschedule" and sensor.deferrable is False, sensor.task_id
-        assert sensor.pool == "duckdb_warehouse", "a retry of a sensor runs dbt for its model"
-        assert sensor.priority_weight < producer.priority_weight, "the scheduler must start the producer first"
+        # They start once the build is done (below), so they only read XComs: no warehouse slot, and
+        # they run beside the next run's writers instead of one at a time in the slot.
+        assert sensor.pool == "default_pool", sensor.task_id
+        assert gate.task_id in sensor.get_flat_relative_ids(upstream=True), f"{sensor.task_id} pokes during the build"
+
+
+def test_sensors_report_whatever_the_build_did(dag) -> None:
+    """The sensors at the root of the dbt graph wait for the producer's gate *and* ingestion: they run
+    whether the build succeeded, failed (to show which model failed) or skipped (a cleared run: they
+    fall back to dbt), and not when ingestion failed or skipped (an unchanged partition)."""
+    gate = dag.get_task(f"{PRODUCER_ID}_done")
+    roots = [dag.get_task(task_id) for task_id in gate.downstream_task_ids if task_id != "record_run"]
+    assert [root.task_id for root in roots] == ["dbt.stg_raw__partitions.run"]
+    for root in roots:
+        assert root.upstream_task_ids == {gate.task_id, "ingest_raw_partition"}
+        assert root.trigger_rule == "all_done_min_one_success"
+    assert gate.trigger_rule == "none_failed", "Cosmos's gate turns a skipped producer (cleared run) into success"
 
 
 def test_production_runs_wait_for_their_partition_without_holding_a_slot(dag) -> None:
