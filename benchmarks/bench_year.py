@@ -41,7 +41,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -53,23 +52,9 @@ from typing import Any
 import duckdb
 import psutil
 
-from benchmarks import measure, verify
-from benchmarks.common import (
-    BENCH_DIR,
-    PYTHON,
-    REPO_ROOT,
-    RESULTS_DIR,
-    Config,
-    base_env,
-    days_from,
-    fresh_dir,
-    iso,
-    machine,
-    versions,
-    write_json_atomically,
-    write_text_atomically,
-)
-from benchmarks.datasets import cache_dir
+from benchmarks import common, measure, report, verify
+from benchmarks.common import PYTHON, REPO_ROOT, base_env, days_from, fresh_dir, iso
+from benchmarks.datasets import Sandbox, cache_dir
 from ecompipe.settings import RAW_FILE_NAME
 
 BULK_DAG_ID = "end_to_end_data_pipeline_bulk"
@@ -90,8 +75,8 @@ def _env(name: str, default: str) -> str:
 class YearConfig:
     """The knobs (flags win over ``BENCH_YEAR_*`` variables)."""
 
-    work_dir: Path = field(default_factory=lambda: Path(_env("BENCH_WORK_DIR", str(BENCH_DIR / ".work"))))
-    results_dir: Path = field(default_factory=lambda: Path(_env("BENCH_RESULTS_DIR", str(RESULTS_DIR))))
+    work_dir: Path = field(default_factory=lambda: Path(_env("BENCH_WORK_DIR", str(common.BENCH_DIR / ".work"))))
+    results_dir: Path = field(default_factory=lambda: Path(_env("BENCH_RESULTS_DIR", str(common.RESULTS_DIR))))
     start: date = field(default_factory=lambda: date.fromisoformat(_env("BENCH_YEAR_START", "2024-01-01")))
     days: int = field(default_factory=lambda: int(_env("BENCH_YEAR_DAYS", "365")))
     rows: int = field(default_factory=lambda: int(_env("BENCH_YEAR_ROWS", "100000")))
@@ -331,8 +316,8 @@ def generate_driver(folder: Path, first: str, days: int, rows: int) -> int:
         log[iso(day)] = {"seconds": time.perf_counter() - started, "at": datetime.now(UTC).isoformat()}
         made += 1
         if made % 20 == 0:
-            write_json_atomically(log_path, log)
-    write_json_atomically(log_path, log)
+            common.write_json_atomically(log_path, log)
+    common.write_json_atomically(log_path, log)
     print(json.dumps({"generated": made}))
     return 0
 
@@ -341,30 +326,12 @@ def generate_driver(folder: Path, first: str, days: int, rows: int) -> int:
 # The harness
 
 
-@dataclass
-class YearSandbox:
-    root: Path
-
-    @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def warehouse(self) -> Path:
-        return self.root / "warehouse.duckdb"
+class YearSandbox(Sandbox):
+    """A ``datasets.Sandbox`` (raw links to the cache, exports, warehouse) plus an Airflow home."""
 
     @property
     def home(self) -> Path:
         return self.root / "airflow_home"
-
-    @classmethod
-    def create(cls, root: Path, raw_cache: Path, days: list[date]) -> YearSandbox:
-        fresh_dir(root)
-        raw = root / "data" / "raw"
-        raw.mkdir(parents=True)
-        for day in days:
-            (raw / iso(day)).symlink_to(raw_cache / iso(day), target_is_directory=True)
-        return cls(root)
 
     def airflow_env(self, schedule_end: date) -> dict[str, str]:
         from benchmarks.bench_airflow import _free_port
@@ -414,44 +381,10 @@ def _machine_busy_s() -> float:
 RSS_POLL_SECONDS = 1.0  # these runs last minutes: sample memory once a second, not measure.run's 20 times
 
 
-def _run(command: list[str], log: Path, env: dict[str, str], timeout: float) -> measure.Sample:
-    """``measure.run`` with a slower memory sampler (wall from spawn to exit, CPU from ``wait4``)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    done = threading.Event()
-    with log.open("wb") as log_file:
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        measure._kill_group_after(proc.pid, timeout, done)
-        with measure.RssSampler(lambda: [proc.pid], interval=RSS_POLL_SECONDS) as sampler:
-            _, status, usage = os.wait4(proc.pid, 0)
-            wall = time.perf_counter() - started
-        done.set()
-    returncode = os.waitstatus_to_exitcode(status)
-    if returncode != 0:
-        tail = log.read_text(errors="replace")[-3000:]
-        raise measure.CommandFailed(f"`{' '.join(command)}` exited {returncode}; log {log}:\n{tail}")
-    return measure.Sample(
-        wall_s=wall,
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_tree_rss_mb=sampler.peak / 2**20,
-        max_rss_mb=usage.ru_maxrss / 1024,
-        returncode=returncode,
-        log=str(log),
-    )
-
-
 def measured(command: list[str], log: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
     """One measured run plus the machine's load: CPU seconds used by everything else meanwhile."""
     busy, load = _machine_busy_s(), os.getloadavg()[0]
-    sample = _run(command, log, env, timeout)
+    sample = measure.run(command, log_path=log, cwd=REPO_ROOT, env=env, timeout=timeout, poll_seconds=RSS_POLL_SECONDS)
     others = max(0.0, _machine_busy_s() - busy - sample.cpu_s)
     return {
         "wall_s": sample.wall_s,
@@ -509,8 +442,8 @@ def generate(cfg: YearConfig) -> dict[str, object]:
 def airflow_scenario(
     cfg: YearConfig, name: str, mode: str, days: list[date], chunk_days: int = 0
 ) -> tuple[dict[str, Any], YearSandbox]:
-    raw_cache = cache_dir(cfg.work_dir, cfg.rows)
-    sandbox = YearSandbox.create(cfg.root / name, raw_cache, days)
+    sandbox = YearSandbox.create(cfg.root / name, cfg.work_dir)
+    sandbox.link(days, cfg.rows)
     env = sandbox.airflow_env(days[-1])
     phases = sandbox.root / "driver.json"
     args = ["_airflow", mode, iso(days[0]), iso(days[-1]), str(chunk_days), str(cfg.max_active_runs), str(phases)]
@@ -636,18 +569,6 @@ def compare_exports(a: Path, b: Path, days: list[date]) -> dict[str, Any]:
     return {"files_compared": files, "equal": not differ, "differing": differ[:20], "byte_identical": same_bytes}
 
 
-def _files_fingerprint(files: list[Path], columns: list[str]) -> tuple[int, int]:
-    listed = ", ".join("'" + str(path).replace("'", "''") + "'" for path in files)
-    selected = ", ".join(f'"{name}"' for name in columns)
-    with duckdb.connect() as con:
-        con.execute("set enable_progress_bar = false")
-        count, total = con.execute(
-            f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from (select {selected} "
-            f"from read_parquet([{listed}], hive_partitioning = false)) as t"
-        ).fetchone()
-    return int(count), int(total)
-
-
 def compare_bare(bulk_data: Path, bare_out: Path, days: list[date]) -> dict[str, Any]:
     """Bare DuckDB's files vs the bulk exports of the same dates, all at once (on bare's columns)."""
     checks: dict[str, Any] = {}
@@ -656,13 +577,9 @@ def compare_bare(bulk_data: Path, bare_out: Path, days: list[date]) -> dict[str,
         ("features", "features/daily/date={}/features.parquet"),
     ):
         relative = [pattern.format(iso(day)) for day in days]
-        with duckdb.connect() as con:
-            described = con.execute(
-                "describe select * from read_parquet(?, hive_partitioning = false)", [str(bare_out / relative[0])]
-            ).fetchall()
-        columns = [row[0] for row in described]
-        bulk = _files_fingerprint([bulk_data / item for item in relative], columns)
-        bare = _files_fingerprint([bare_out / item for item in relative], columns)
+        columns = verify.parquet_columns(bare_out / relative[0], hive_partitioning=False)
+        bulk = verify.fingerprint([bulk_data / item for item in relative], columns, hive_partitioning=False)
+        bare = verify.fingerprint([bare_out / item for item in relative], columns, hive_partitioning=False)
         checks[kind] = {"equal": bulk == bare, "rows_reference": bulk[0], "rows_candidate": bare[0]}
     return {"dates": len(days), "equal": all(item["equal"] for item in checks.values()), "files": checks}
 
@@ -917,6 +834,24 @@ def render(results: dict[str, Any]) -> str:
 
 
 def _phases(results: dict[str, Any]) -> list[str]:
+    items = [(f"bulk, chunks of {k}", v) for k, v in results.get("bulk", {}).items() if isinstance(v, dict)]
+    if results.get("perday"):
+        items.append(("per-day", results["perday"]))
+    rows = []
+    for label, item in items:
+        timings = item.get("timings") or {}
+        durations = [
+            t["seconds"] for t in timings.get("tasks", []) if t.get("task_id") == "build_chunk" and t.get("seconds")
+        ] or [r["seconds"] for r in timings.get("runs", []) if r.get("seconds")]
+        rows.append(
+            [
+                label,
+                *(_s(item[key]) for key in ("start_s", "run_s", "stop_s", "run_cpu_s_approx")),
+                _s(max(durations) if durations else None),
+                _s(measure.median(durations) if durations else None),
+            ]
+        )
+    header = ["scenario", "start s", "run s", "stop s", "run CPU s", "slowest task/run s", "median task/run s"]
     lines = [
         "## Where the Airflow time goes",
         "",
@@ -924,22 +859,8 @@ def _phases(results: dict[str, Any]) -> list[str]:
         "`run`: trigger to the end of the run(s); `stop`: stop and reap every process. Run CPU is a "
         "process-tree snapshot (approximate); the total CPU is exact (rusage of the reaped tree).",
         "",
-        "| scenario | start s | run s | stop s | run CPU s | slowest task/run s | median task/run s |",
-        "|---|---|---|---|---|---|---|",
+        *report._table(header, rows),
     ]
-    items = [(f"bulk, chunks of {k}", v) for k, v in results.get("bulk", {}).items() if isinstance(v, dict)]
-    if results.get("perday"):
-        items.append(("per-day", results["perday"]))
-    for label, item in items:
-        timings = item.get("timings") or {}
-        durations = [
-            t["seconds"] for t in timings.get("tasks", []) if t.get("task_id") == "build_chunk" and t.get("seconds")
-        ] or [r["seconds"] for r in timings.get("runs", []) if r.get("seconds")]
-        lines.append(
-            f"| {label} | {_s(item['start_s'])} | {_s(item['run_s'])} | {_s(item['stop_s'])} | "
-            f"{_s(item['run_cpu_s_approx'])} | {_s(max(durations) if durations else None)} | "
-            f"{_s(measure.median(durations) if durations else None)} |"
-        )
     unpaused = sorted(
         {
             dag
@@ -950,12 +871,12 @@ def _phases(results: dict[str, Any]) -> list[str]:
     )
     if unpaused:
         lines += [
-            "",
             f"Unpaused during the runs: {', '.join(f'`{d}`' for d in unpaused)} (each scenario unpauses only the "
             "DAG it measures; the others stay paused as after a fresh start, so no downstream run, e.g. an "
             "asset-triggered one, is in these timings).",
+            "",
         ]
-    return [*lines, ""]
+    return lines
 
 
 def _verification(results: dict[str, Any]) -> list[str]:
@@ -995,8 +916,10 @@ def _write(cfg: YearConfig, results: dict[str, Any], started: float) -> None:
     results["duration_s"] = time.perf_counter() - started
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["summary"] = summarize(cfg, results)
-    write_json_atomically(cfg.results_dir / "year.json", results)
-    write_text_atomically(cfg.results_dir / "year.md", render(json.loads((cfg.results_dir / "year.json").read_text())))
+    common.write_json_atomically(cfg.results_dir / "year.json", results)
+    common.write_text_atomically(
+        cfg.results_dir / "year.md", render(json.loads((cfg.results_dir / "year.json").read_text()))
+    )
 
 
 def _step(results: dict[str, Any], name: str, action: Any) -> Any:
@@ -1016,8 +939,8 @@ def run(cfg: YearConfig) -> dict[str, Any]:
     results: dict[str, Any] = {
         "command": cfg.command,
         "note": cfg.note,
-        "machine": machine(),
-        "versions": versions(),
+        "machine": common.machine(),
+        "versions": common.versions(),
         "git": _git(),
         "config": cfg.as_dict(),
         "complete": False,
@@ -1091,7 +1014,7 @@ def run(cfg: YearConfig) -> dict[str, Any]:
     return results
 
 
-def run_section(cfg: Config) -> dict[str, object]:
+def run_section(cfg: common.Config) -> dict[str, object]:
     """``python -m benchmarks.run --only year``: writes year.{json,md}; returns the summary for latest.json."""
     year = YearConfig(work_dir=cfg.work_dir)
     year.command = "python -m benchmarks.run --only year"

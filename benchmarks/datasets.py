@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Self
 
 from benchmarks.common import fresh_dir, iso, pipeline_env
 from ecompipe.generator import generate_partition
@@ -45,7 +46,7 @@ class Sandbox:
         return self.root / "warehouse.duckdb"
 
     @classmethod
-    def create(cls, root: Path, work_dir: Path) -> Sandbox:
+    def create(cls, root: Path, work_dir: Path) -> Self:
         fresh_dir(root)
         (root / "data" / "raw").mkdir(parents=True)
         return cls(root=root, work_dir=work_dir)

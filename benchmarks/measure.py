@@ -109,10 +109,12 @@ def run(
     timeout: float = 3600,
     check: bool = True,
     extra_roots: Callable[[], Iterable[int]] | None = None,
+    poll_seconds: float = POLL_SECONDS,
 ) -> Sample:
     """Run ``command`` with output to ``log_path``; its own process group, killed after ``timeout``.
 
     ``extra_roots``: more process trees to count in the memory peak (daemons the command talks to).
+    ``poll_seconds``: how often the memory peak is sampled (runs of minutes need it less often).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     done = threading.Event()
@@ -128,7 +130,7 @@ def run(
             start_new_session=True,
         )
         _kill_group_after(proc.pid, timeout, done)
-        with RssSampler(lambda: [proc.pid, *(extra_roots() if extra_roots else ())]) as sampler:
+        with RssSampler(lambda: [proc.pid, *(extra_roots() if extra_roots else ())], interval=poll_seconds) as sampler:
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - started
         done.set()

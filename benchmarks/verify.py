@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -12,19 +13,28 @@ def _quoted(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def parquet_columns(path: Path) -> list[str]:
+def _parquet(path: Path | Sequence[Path], hive_partitioning: bool | None) -> str:
+    """``read_parquet(...)`` of one file or of several as one table (DuckDB's hive default unless told)."""
+    source = _quoted(path) if isinstance(path, Path) else "[" + ", ".join(map(_quoted, path)) + "]"
+    hive = "" if hive_partitioning is None else f", hive_partitioning = {str(hive_partitioning).lower()}"
+    return f"read_parquet({source}{hive})"
+
+
+def parquet_columns(path: Path | Sequence[Path], hive_partitioning: bool | None = None) -> list[str]:
     with duckdb.connect() as con:
-        return [row[0] for row in con.execute(f"describe select * from read_parquet({_quoted(path)})").fetchall()]
+        return [row[0] for row in con.execute(f"describe select * from {_parquet(path, hive_partitioning)}").fetchall()]
 
 
-def fingerprint(path: Path, columns: list[str]) -> tuple[int, int]:
-    """(rows, order-independent hash of the rows restricted to ``columns``)."""
+def fingerprint(
+    path: Path | Sequence[Path], columns: list[str], hive_partitioning: bool | None = None
+) -> tuple[int, int]:
+    """(rows, order-independent hash of the rows restricted to ``columns``) of one file or several together."""
     selected = ", ".join(f'"{name}"' for name in columns)
     with duckdb.connect() as con:
         con.execute("set enable_progress_bar = false")
         count, total = con.execute(
             f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from (select {selected} "
-            f"from read_parquet({_quoted(path)})) as t"
+            f"from {_parquet(path, hive_partitioning)}) as t"
         ).fetchone()
     return int(count), int(total)
 
