@@ -8,7 +8,6 @@ file surviving. Rows are sorted by transaction_id so that the same rows give the
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -18,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ecompipe.dates import parse_date
+from ecompipe.files import file_sha256
 from ecompipe.settings import features_dir, processed_dir
 
 
@@ -47,14 +47,6 @@ class ExportRecord:
     sha256: str
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_parquet_atomically(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -73,7 +65,7 @@ def export_date(rows: pa.Table, target: ExportTarget, partition_date: str) -> Ex
     path = target.path_for(day)
     ordered = rows.sort_by("transaction_id") if rows.num_rows else rows
     write_parquet_atomically(ordered, path)
-    return ExportRecord(day, target.dataset, str(path), ordered.num_rows, _sha256(path))
+    return ExportRecord(day, target.dataset, str(path), ordered.num_rows, file_sha256(path))
 
 
 def records_as_columns(records: list[ExportRecord]) -> dict[str, list[object]]:

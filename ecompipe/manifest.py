@@ -7,7 +7,6 @@ and to find late re-deliveries of the previous days.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from ecompipe.dates import parse_date
+from ecompipe.files import file_sha256
 from ecompipe.settings import duckdb_path, raw_partition_path
 from ecompipe.warehouse import connect_read_only
 
@@ -45,11 +45,7 @@ def fingerprint(day: str | date) -> PartitionFingerprint | None:
     path = raw_partition_path(text)
     if not path.exists():
         return None
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return PartitionFingerprint(text, path, path.stat().st_size, digest.hexdigest())
+    return PartitionFingerprint(text, path, path.stat().st_size, file_sha256(path))
 
 
 def recorded_sha256(days: list[str], warehouse: Path | None = None) -> dict[str, str]:

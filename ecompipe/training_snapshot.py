@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -41,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ecompipe.dates import InvalidDateError, date_range, parse_date
+from ecompipe.files import file_sha256
 from ecompipe.settings import data_dir, duckdb_path
 
 log = logging.getLogger(__name__)
@@ -299,14 +299,6 @@ def _read_features(con: duckdb.DuckDBPyConnection, days: list[str]) -> tuple[pa.
 # Writing
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -345,7 +337,7 @@ def _existing_manifest(folder: Path, sha256: str) -> dict[str, object] | None:
         manifest = json.loads((folder / MANIFEST_NAME).read_text())
     except (OSError, ValueError):
         return None
-    intact = manifest.get("parquet", {}).get("sha256") == sha256 and _sha256(folder / PARQUET_NAME) == sha256
+    intact = manifest.get("parquet", {}).get("sha256") == sha256 and file_sha256(folder / PARQUET_NAME) == sha256
     return manifest if intact else None
 
 
@@ -469,7 +461,7 @@ def _write_snapshot(table: pa.Table, manifest: dict[str, object], trigger: str) 
     try:
         parquet = staging / PARQUET_NAME
         pq.write_table(table, parquet, compression="zstd")
-        digest = _sha256(parquet)
+        digest = file_sha256(parquet)
         snapshot_id = f"{manifest['as_of']}_{manifest['days']}d_{digest[:12]}"
         manifest = {
             "snapshot_id": snapshot_id,
