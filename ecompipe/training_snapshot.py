@@ -29,7 +29,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -42,6 +41,8 @@ import pyarrow.parquet as pq
 from ecompipe.dates import InvalidDateError, date_range, parse_date
 from ecompipe.files import file_sha256
 from ecompipe.settings import data_dir, duckdb_path
+from ecompipe.warehouse import WarehouseLockedError
+from ecompipe.warehouse import connect as connect_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -188,28 +189,18 @@ def events_from_airflow(events: Iterable[object] | None) -> list[TriggerEvent]:
 
 
 def _connect_read_only(path: Path, timeout: float) -> duckdb.DuckDBPyConnection:
-    """A read-only connection, retried with backoff while a writer holds the file's lock."""
+    """A read-only connection, waiting (``ecompipe.warehouse.connect``) while a writer holds the lock."""
     if not path.exists():
         raise SnapshotError(f"No warehouse at {path}: run the pipeline first (make demo, or make backfill).")
-    deadline = time.monotonic() + timeout
-    delay = 0.5
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=True)
-        except duckdb.IOException as exc:
-            remaining = deadline - time.monotonic()
-            if "lock" not in str(exc).lower():
-                raise
-            if remaining <= 0:
-                raise WarehouseBusyError(
-                    f"The warehouse {path} stayed locked by another process for {timeout:.0f}s ({exc}). "
-                    "A pipeline task or a `make sql` shell is writing or holding it: close the shell, or wait "
-                    f"for the run and retry (raise {LOCK_TIMEOUT_ENV} to wait longer; in Airflow the snapshot "
-                    "task takes the duckdb_warehouse pool and never collides with the pipeline's tasks)."
-                ) from None
-            log.info("Warehouse %s is locked by another process; retrying in %.1fs", path, min(delay, remaining))
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, 10.0)
+    try:
+        return connect_warehouse(path, read_only=True, wait_seconds=timeout)
+    except WarehouseLockedError as exc:
+        raise WarehouseBusyError(
+            f"The warehouse {path} stayed locked by another process for {timeout:.0f}s ({exc.__cause__}). "
+            "A pipeline task or a `make sql` shell is writing or holding it: close the shell, or wait "
+            f"for the run and retry (raise {LOCK_TIMEOUT_ENV} to wait longer; in Airflow the snapshot "
+            "task takes the duckdb_warehouse pool and never collides with the pipeline's tasks)."
+        ) from None
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from ecompipe.settings import duckdb_path
 # DuckDB lets one process write a file, and refuses to open it while another holds the write lock.
 # Pipeline tasks share a one-slot Airflow pool, but a dbt process outside it (a Cosmos sensor's
 # fallback run, a `make sql` shell, a hand-run `dbt build`) may hold the lock for a while: wait.
+log = logging.getLogger(__name__)
 LOCK_WAIT_SECONDS = float(os.environ.get("PIPELINE_LOCK_WAIT_SECONDS", "300"))
 
 MART_TABLES = ("fct_transactions", "agg_customer_daily", "agg_customer_rolling", "fct_transaction_features")
@@ -36,7 +38,7 @@ def connect(
     """A connection to the warehouse, retried with backoff while another process holds its lock."""
     db = str(path or duckdb_path())
     give_up = time.monotonic() + (LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
-    delay = 0.25
+    delay, told = 0.25, False
     while True:
         try:
             return duckdb.connect(db, read_only=read_only)
@@ -48,6 +50,9 @@ def connect(
                     f"The warehouse {db} stayed locked by another process ({exc}). If it is a `make sql` "
                     "shell or a hand-run dbt, close it or let it finish, then retry."
                 ) from exc
+            if not told:  # say it once: a long silent wait looks like a hang
+                remaining, told = give_up - time.monotonic(), True
+                log.info("Warehouse %s is locked by another process: waiting up to %.0f s", db, remaining)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
