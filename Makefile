@@ -59,8 +59,8 @@ generate: $(STAMP) ## generate raw partitions: make generate START=2024-01-01 EN
 demo: $(MANIFEST) ## fresh clone -> a week of data through Airflow -> per-date summary
 	$(PY) scripts/generate_ecommerce_data.py --start-date $(DEMO_START) --end-date $(DEMO_END) --rows $(ROWS)
 	PIPELINE_SCHEDULE_END_DATE=$(DEMO_END) $(PY) scripts/airflow_local.py demo $(DEMO_START) $(DEMO_END)
-	$(PY) -m ecompipe.docs_site generate
-	$(PY) scripts/pipeline_summary.py $(DEMO_START) $(DEMO_END)
+	$(PY) -m ecompipe.reports.docs_site generate
+	$(PY) -m ecompipe.reports.summary $(DEMO_START) $(DEMO_END)
 
 airflow: $(MANIFEST) $(DOCS_INDEX) ## start Airflow 3 (scheduler, dag-processor, triggerer, api-server) for this repo
 	$(PY) scripts/airflow_local.py start
@@ -88,7 +88,7 @@ full-refresh: $(MANIFEST) ## rebuild every model from every raw partition (dbt b
 	cd dbt_project && $(DBT) build --full-refresh
 
 summary: $(STAMP) ## per-date summary: make summary START=2024-01-01 END=2024-01-07
-	$(PY) scripts/pipeline_summary.py $(or $(START),$(DEMO_START)) $(or $(END),$(DEMO_END))
+	$(PY) -m ecompipe.reports.summary $(or $(START),$(DEMO_START)) $(or $(END),$(DEMO_END))
 
 test: $(MANIFEST) ## the whole test suite (unit, dbt, DAG integrity, real Airflow)
 	$(PY) -m pytest -ra

@@ -24,7 +24,7 @@ from pathlib import Path
 from benchmarks import airflow_timeline, dbt_runs, measure
 from benchmarks.common import AIRFLOW, BASE_DAY, DAG_ID, ONE_DAY, REPO_ROOT, Config, base_env, days_from, fresh_dir, iso
 from benchmarks.datasets import Sandbox
-from ecompipe import airflow_local
+from ecompipe import local_airflow as airflow_local
 
 
 @contextlib.contextmanager
@@ -42,7 +42,7 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 def airflow_cli_env(
     home: Path, sandbox: Sandbox, dags_folder: Path | None = None, extra: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """The environment `make airflow` would use (ecompipe.airflow_local), pointed at the sandbox."""
+    """The environment `make airflow` would use (ecompipe.local_airflow), pointed at the sandbox."""
     values = base_env()
     values.update(
         {

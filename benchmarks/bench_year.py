@@ -172,7 +172,7 @@ def _reap_children(timeout: float = 60.0) -> list[int]:
 
 
 def _wait_for_dag(dag_id: str, timeout: float = 180.0) -> None:
-    from ecompipe import airflow_local
+    from ecompipe import local_airflow as airflow_local
 
     api = airflow_local.client()
     started = time.monotonic()
@@ -190,7 +190,7 @@ def _run_timings(dag_id: str) -> dict[str, object]:
     """Per run (and per mapped chunk) start/end times, from Airflow's REST API."""
     import urllib.parse
 
-    from ecompipe import airflow_local
+    from ecompipe import local_airflow as airflow_local
 
     def seconds(item: dict[str, Any]) -> float | None:
         if not item.get("start_date") or not item.get("end_date"):
@@ -227,7 +227,7 @@ def airflow_driver(mode: str, start: str, end: str, chunk_days: int, max_active_
     The components are this process's children and orphans come back to it (subreaper), so the CPU
     time the harness reads from this process's rusage covers the whole Airflow process tree.
     """
-    from ecompipe import airflow_local
+    from ecompipe import local_airflow as airflow_local
 
     _become_subreaper()
     began = time.perf_counter()
@@ -303,7 +303,7 @@ def bare_driver(raw_dir: Path, first: str, days: int, out_dir: Path, budget_s: f
 
 def generate_driver(folder: Path, first: str, days: int, rows: int) -> int:
     """Generate the missing partitions; each one's seconds go to ``<folder>/generation.json``."""
-    from ecompipe.generator import generate_partition
+    from ecompipe.pipeline.generator import generate_partition
 
     log_path = folder / GENERATION_LOG
     log: dict[str, Any] = json.loads(log_path.read_text()) if log_path.exists() else {}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Self
 
 from benchmarks.common import fresh_dir, iso, pipeline_env
-from ecompipe.generator import generate_partition
+from ecompipe.pipeline.generator import generate_partition
 from ecompipe.settings import RAW_FILE_NAME
 
 

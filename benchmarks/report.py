@@ -228,7 +228,7 @@ def generator_section(data: dict[str, Any]) -> list[str]:
     lines = [
         f"## 5. Generator throughput ({data['rows']:,} rows, one day)",
         "",
-        "`ecompipe.generator.generate_partition` vs DuckDB generating an equivalent table in SQL (same "
+        "`ecompipe.pipeline.generator.generate_partition` vs DuckDB generating an equivalent table in SQL (same "
         "columns, formats, dirt and duplicate layout, quoted strings: same file size) and `COPY`-ing "
         "it to CSV; and DuckDB's `COPY` alone of rows already in memory (the floor of writing).",
         "",

@@ -13,7 +13,6 @@ Airflow DAG file: configuration only. Parsing reads dbt's manifest (``make manif
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,19 +23,19 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
-from ecompipe.assets import FEATURES_ASSET, features_event_extra
-from ecompipe.dag_support import WAREHOUSE_POOL, default_task_args, sensors_report_after_the_build
-from ecompipe.deadlines import deadline_interval_after_logical_date, record_deadline_miss, under_dags_test
-from ecompipe.sensors import RawPartitionSensor, sensor_poke_seconds, sensor_timeout_seconds
-from ecompipe.settings import DBT_PROJECT_DIR, pipeline_env
+from ecompipe.airflow.assets import FEATURES_ASSET, features_event_extra
+from ecompipe.airflow.deadlines import deadline_interval_after_logical_date, record_deadline_miss, under_dags_test
+from ecompipe.airflow.sensors import RawPartitionSensor, sensor_poke_seconds, sensor_timeout_seconds
+from ecompipe.airflow.task_defaults import WAREHOUSE_POOL, default_task_args, sensors_report_after_the_build
+from ecompipe.settings import DBT_PROJECT_DIR, get_settings, pipeline_env
 
 DAG_ID = "end_to_end_data_pipeline"
 RUN_DATE = "{{ params.run_date or (data_interval_start | ds) }}"
 
 
 def _schedule_end_date() -> datetime | None:
-    value = os.environ.get("PIPELINE_SCHEDULE_END_DATE")
-    return datetime.fromisoformat(value).replace(hour=23, minute=59, tzinfo=UTC) if value else None
+    day = get_settings().pipeline_schedule_end_date
+    return datetime(day.year, day.month, day.day, 23, 59, tzinfo=UTC) if day else None
 
 
 with DAG(
@@ -76,7 +75,7 @@ with DAG(
             description="Process the partition even if it is byte-identical to the one already processed.",
         ),
         "lookback_days": Param(
-            int(os.environ.get("PIPELINE_LOOKBACK_DAYS", "3")),
+            get_settings().pipeline_lookback_days,
             type="integer",
             minimum=0,
             maximum=31,
@@ -108,13 +107,13 @@ with DAG(
     @task(pool=WAREHOUSE_POOL)
     def reprocess_late_partitions(run_date: str, params: dict | None = None, run_id: str | None = None) -> list:
         # Late-arriving data: previous days whose raw file changed since they were processed.
-        from ecompipe.ingest import reprocess_late_partitions as reprocess
+        from ecompipe.pipeline.ingest import reprocess_late_partitions as reprocess
 
         return reprocess(run_date, int((params or {}).get("lookback_days") or 0), run_id or "manual")
 
     @task(pool=WAREHOUSE_POOL)
     def ingest_raw_partition(run_date: str, params: dict | None = None, dag_run: object = None) -> dict[str, object]:
-        from ecompipe.ingest import demo_mode_enabled, ensure_raw_partition
+        from ecompipe.pipeline.ingest import demo_mode_enabled, ensure_raw_partition
 
         values = params or {}
         conf = getattr(dag_run, "conf", None) or {}
@@ -164,7 +163,7 @@ with DAG(
         # Runs whatever happened upstream: writes the quality report and the run registry, then fails
         # if an upstream task failed, so that the run's state stays true. Only a successful run gets
         # here without raising, so only it emits the features asset event (downstream DAGs start on it).
-        from ecompipe.ingest import record_run_outcome
+        from ecompipe.pipeline.ingest import record_run_outcome
 
         outcome = record_run_outcome(run_date, context)
         changed = [run_date, *[str(d) for d in outcome.get("reprocessed_dates", [])]]

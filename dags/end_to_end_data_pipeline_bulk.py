@@ -16,8 +16,8 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from ecompipe.assets import FEATURES_ASSET, features_event_extra
-from ecompipe.dag_support import WAREHOUSE_POOL, default_task_args
+from ecompipe.airflow.assets import FEATURES_ASSET, features_event_extra
+from ecompipe.airflow.task_defaults import WAREHOUSE_POOL, default_task_args
 
 with DAG(
     dag_id="end_to_end_data_pipeline_bulk",
@@ -43,7 +43,7 @@ with DAG(
 
     @task
     def plan(params: dict | None = None) -> list[dict[str, str]]:
-        from ecompipe.bulk import plan_chunks
+        from ecompipe.pipeline.bulk import plan_chunks
 
         values = params or {}
         return plan_chunks(values["start_date"], values["end_date"], values["chunk_days"])
@@ -52,9 +52,9 @@ with DAG(
     def build_chunk(
         chunk: dict[str, str], params: dict | None = None, run_id: str | None = None, outlet_events: object = None
     ) -> dict[str, object]:
-        from ecompipe.bulk import run_chunk
-        from ecompipe.dates import date_range
-        from ecompipe.ingest import demo_mode_enabled
+        from ecompipe.core.dates import date_range
+        from ecompipe.pipeline.bulk import run_chunk
+        from ecompipe.pipeline.ingest import demo_mode_enabled
 
         result = run_chunk(chunk, demo_mode_enabled((params or {}).get("generate_if_missing")), run_id or "manual")
         # A chunk that raised emits nothing; a finished one tells downstream DAGs which dates changed.

@@ -20,9 +20,9 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from ecompipe.assets import FEATURES_ASSET
-from ecompipe.dag_support import WAREHOUSE_POOL, default_task_args
-from ecompipe.training_snapshot import MAX_DAYS, default_days
+from ecompipe.airflow.assets import FEATURES_ASSET
+from ecompipe.airflow.task_defaults import WAREHOUSE_POOL, default_task_args
+from ecompipe.pipeline.training_snapshot import MAX_DAYS, default_days
 
 with DAG(
     dag_id="training_snapshot",
@@ -50,7 +50,7 @@ with DAG(
         # The dates come from the events (asset-triggered runs have no logical date; {{ ds }} fails).
         from dataclasses import asdict
 
-        from ecompipe.training_snapshot import events_from_airflow
+        from ecompipe.pipeline.training_snapshot import events_from_airflow
 
         events = events_from_airflow(triggering_asset_events.get(FEATURES_ASSET, []))  # type: ignore[union-attr]
         return [asdict(event) for event in events]
@@ -59,7 +59,7 @@ with DAG(
     def build_training_snapshot(
         events: list[dict[str, object]], params: dict | None = None, run_id: str | None = None
     ) -> dict[str, object]:
-        from ecompipe.training_snapshot import TriggerEvent, build_snapshot
+        from ecompipe.pipeline.training_snapshot import TriggerEvent, build_snapshot
 
         values = params or {}
         triggers = [TriggerEvent(**{**event, "run_dates": tuple(event["run_dates"])}) for event in events]  # type: ignore[arg-type]

@@ -16,8 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ecompipe.dates import parse_date
-from ecompipe.files import file_sha256
+from ecompipe.core.dates import parse_date
+from ecompipe.core.files import file_sha256
 from ecompipe.settings import features_dir, processed_dir
 
 

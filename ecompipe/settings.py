@@ -1,33 +1,122 @@
-"""Where everything lives.
+"""Every setting the project reads from the environment, in one validated object.
 
-Every path derives from two environment variables, resolved the same way by the generator, dbt
-(``dbt_project/profiles.yml`` uses the same defaults), the DAGs and the tests, whatever the working
-directory:
+``get_settings()`` reads the variables below once per distinct environment and validates them
+together: a bad value fails with an error that names the variable and says what it must be. Paths
+derive from two of them, resolved the same way by the generator, dbt (``dbt_project/profiles.yml``
+uses the same defaults), the DAGs and the tests, whatever the working directory:
 
 * ``PIPELINE_DATA_DIR`` (default ``<repo>/data``): raw partitions, exports, logs.
 * ``DUCKDB_PATH`` (default ``$PIPELINE_DATA_DIR/warehouse.duckdb``): the warehouse file.
+
+The README's configuration table lists every variable; ``python -m ecompipe.settings`` prints the
+values in force.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import zlib
+from datetime import date
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 RAW_FILE_NAME = "transactions.csv"
+# Derived from the checkout's path: a second checkout on the same machine gets other ports, and none
+# is 8080, where another Airflow may already listen. Airflow takes 20000-34999, the docs 35000-39999.
+_PORT_SEED = zlib.crc32(str(REPO_ROOT).encode()) % 5_000
+DEFAULT_AIRFLOW_PORT_BASE = 20_000 + _PORT_SEED * 3
+DEFAULT_DOCS_PORT = 35_000 + _PORT_SEED
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the project cannot use."""
+
+
+class Settings(BaseSettings):
+    """The environment variables of the project (field name = variable name, case-insensitive)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    # Where data lives.
+    pipeline_data_dir: Path = Field(REPO_ROOT / "data", description="raw partitions, warehouse, exports, logs")
+    duckdb_path: Path | None = Field(
+        None, description="the warehouse file (default $PIPELINE_DATA_DIR/warehouse.duckdb)"
+    )
+    # How the daily DAG behaves.
+    pipeline_mode: Literal["demo", "production"] = Field(
+        "production", description="demo: a missing raw partition is generated; production: waited for"
+    )
+    pipeline_lookback_days: int = Field(3, ge=0, le=31, description="previous days re-checked for late files")
+    pipeline_retry_delay_seconds: int = Field(300, ge=0, description="seconds between a task's tries")
+    pipeline_sensor_poke_seconds: float = Field(
+        300.0, gt=0, description="production: seconds between looks for the file"
+    )
+    pipeline_sensor_timeout_seconds: float = Field(21_600.0, gt=0, description="production: give up waiting after")
+    pipeline_deadline_minutes: float = Field(120.0, gt=0, description="a scheduled run is late this long after its day")
+    pipeline_schedule_end_date: date | None = Field(None, description="last date the schedule runs (demos, tests)")
+    # Waiting for the DuckDB warehouse's write lock, held by another process.
+    pipeline_lock_wait_seconds: float = Field(300.0, ge=0, description="pipeline connections wait this long")
+    pipeline_registry_lock_wait_seconds: float = Field(300.0, ge=0, description="the run registry waits this long")
+    # Training snapshots.
+    pipeline_snapshot_days: int = Field(30, ge=1, le=366, description="days of features in a training snapshot")
+    pipeline_snapshot_lock_timeout: float = Field(300.0, ge=0, description="seconds a snapshot waits for the lock")
+    # The local Airflow (`make airflow`).
+    airflow_home: Path = Field(REPO_ROOT / "airflow_home", description="Airflow's home: config, metadata DB, logs")
+    airflow_api_host: str = Field("127.0.0.1", description="address the Airflow api-server (UI) binds")
+    airflow_api_port: int = Field(DEFAULT_AIRFLOW_PORT_BASE, gt=0, lt=65_536, description="port of the UI / REST API")
+    airflow_worker_log_port: int = Field(DEFAULT_AIRFLOW_PORT_BASE + 1, gt=0, lt=65_536, description="task log server")
+    airflow_trigger_log_port: int = Field(DEFAULT_AIRFLOW_PORT_BASE + 2, gt=0, lt=65_536, description="triggerer logs")
+    # The dbt docs site (`make docs`).
+    dbt_docs_host: str = Field("127.0.0.1", description="address `make docs` serves on")
+    dbt_docs_port: int = Field(DEFAULT_DOCS_PORT, gt=0, lt=65_536, description="port `make docs` serves on")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.pipeline_data_dir.expanduser().resolve()
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.duckdb_path.expanduser().resolve() if self.duckdb_path else self.data_dir / "warehouse.duckdb"
+
+
+ENV_VARS = tuple(name.upper() for name in Settings.model_fields)
+_cache: dict[tuple[tuple[str, str], ...], Settings] = {}
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        name = str(item["loc"][0]).upper() if item["loc"] else "?"
+        what = str(item["msg"]).removeprefix("Input should be ").removeprefix("Value error, ")
+        lines.append(f"{name} must be {what}, got {item.get('input')!r}: fix or unset it.")
+    return "Invalid setting in the environment:\n  " + "\n  ".join(lines)
+
+
+def get_settings() -> Settings:
+    """The settings of the current environment, validated once per distinct set of values."""
+    key = tuple((name, os.environ[name]) for name in ENV_VARS if os.environ.get(name, "").strip())
+    if key not in _cache:
+        try:
+            _cache[key] = Settings(**{name.lower(): value.strip() for name, value in key})
+        except ValidationError as error:
+            raise SettingsError(_describe(error)) from None
+    return _cache[key]
 
 
 def data_dir() -> Path:
     """Root of all generated data (``PIPELINE_DATA_DIR``), absolute."""
-    configured = os.environ.get("PIPELINE_DATA_DIR")
-    return Path(configured).expanduser().resolve() if configured else REPO_ROOT / "data"
+    return get_settings().data_dir
 
 
 def duckdb_path() -> Path:
     """The DuckDB warehouse file (``DUCKDB_PATH``), absolute."""
-    configured = os.environ.get("DUCKDB_PATH")
-    return Path(configured).expanduser().resolve() if configured else data_dir() / "warehouse.duckdb"
+    return get_settings().warehouse_path
 
 
 def raw_dir() -> Path:
@@ -52,5 +141,19 @@ def logs_dir() -> Path:
 
 
 def pipeline_env() -> dict[str, str]:
-    """The two variables, resolved, for handing to a subprocess (dbt, airflow)."""
+    """The two path variables, resolved, for handing to a subprocess (dbt, airflow)."""
     return {"PIPELINE_DATA_DIR": str(data_dir()), "DUCKDB_PATH": str(duckdb_path())}
+
+
+def main() -> int:
+    """``python -m ecompipe.settings``: the settings in force, as JSON (a bad one: the error, exit 2)."""
+    try:
+        print(json.dumps(get_settings().model_dump(mode="json"), indent=2))
+    except SettingsError as error:
+        print(error)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,10 +14,10 @@ VIEWS_SQL_HINT := Example queries: dbt_project/analyses/*.sql, e.g. .read dbt_pr
 # The published site, regenerated when the dbt project changes (`make airflow` can depend on it:
 # Cosmos shows this folder under Browse in the Airflow UI).
 $(DOCS_INDEX): $(STAMP) $(DBT_SOURCES) $(wildcard dbt_project/analyses/*)
-	$(PY) -m ecompipe.docs_site generate
+	$(PY) -m ecompipe.reports.docs_site generate
 
 docs-generate: $(STAMP) ## dbt docs generate (+ the single-file static site) into dbt_project/target/docs
-	$(PY) -m ecompipe.docs_site generate
+	$(PY) -m ecompipe.reports.docs_site generate
 
 docs-serve: $(STAMP) ## serve the generated dbt docs on 127.0.0.1 (DBT_DOCS_PORT, DBT_DOCS_HOST)
 	$(PY) scripts/serve_docs.py

@@ -14,8 +14,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ecompipe import airflow_local as af  # noqa: E402
-from ecompipe.dates import InvalidDateError  # noqa: E402
+from ecompipe import local_airflow as af  # noqa: E402
+from ecompipe.core.dates import InvalidDateError  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -17,8 +17,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ecompipe.dates import InvalidDateError, date_range  # noqa: E402
-from ecompipe.generator import generate_partition  # noqa: E402
+from ecompipe.core.dates import InvalidDateError, date_range  # noqa: E402
+from ecompipe.pipeline.generator import generate_partition  # noqa: E402
 from ecompipe.settings import raw_dir  # noqa: E402
 
 

@@ -17,7 +17,7 @@ if __package__ in (None, ""):
 
 import duckdb  # noqa: E402
 
-from ecompipe.dashboard import dashboard_dir, write_dashboard  # noqa: E402
+from ecompipe.reports.dashboard import dashboard_dir, write_dashboard  # noqa: E402
 from ecompipe.settings import duckdb_path  # noqa: E402
 
 

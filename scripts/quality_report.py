@@ -11,8 +11,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ecompipe.dates import InvalidDateError, date_range  # noqa: E402
-from ecompipe.quality import build_report, write_report  # noqa: E402
+from ecompipe.core.dates import InvalidDateError, date_range  # noqa: E402
+from ecompipe.pipeline.quality import build_report, write_report  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ecompipe.docs_site import default_host, default_port, docs_dir, serve  # noqa: E402
+from ecompipe.reports.docs_site import default_host, default_port, docs_dir, serve  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

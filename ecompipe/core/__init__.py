@@ -1,0 +1,1 @@
+"""Plumbing every layer uses: settings-derived paths, dates, files, the warehouse connection."""

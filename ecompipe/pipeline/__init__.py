@@ -1,0 +1,1 @@
+"""What Airflow tasks run: generate, ingest, fingerprint, record, report, bulk-build, snapshot."""

@@ -1,0 +1,214 @@
+"""The DAG's small run-time helpers: make sure a date's raw partition is there, and report on a date."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from datetime import UTC
+
+import duckdb
+
+from ecompipe.core.dates import parse_date
+from ecompipe.pipeline.generator import generate_partition
+from ecompipe.settings import get_settings, raw_dir, raw_partition_path
+
+log = logging.getLogger(__name__)
+
+
+class MissingPartitionError(FileNotFoundError):
+    """The raw partition of a date is not there and this run may not generate it."""
+
+
+def demo_mode_enabled(override: object = None) -> bool:
+    """Demo mode (generate missing partitions) from a DAG param, else ``PIPELINE_MODE=demo``."""
+    if override is not None and override != "":
+        return str(override).lower() in ("1", "true", "yes", "on")
+    return get_settings().pipeline_mode == "demo"
+
+
+def partition_arrived(run_date: str, generate_if_missing: bool) -> bool:
+    """The sensor's check: is the date's raw partition there? Demo mode never waits (ingestion generates)."""
+    day = parse_date(run_date, "run_date").isoformat()
+    path = raw_partition_path(day)
+    if generate_if_missing:
+        log.info("Demo mode: not waiting for %s (ingest_raw_partition generates it if missing)", path)
+        return True
+    if path.is_file():
+        log.info("Raw partition for %s has arrived: %s", day, path)
+        return True
+    log.info("Waiting for the raw partition of %s: %s is not there yet", day, path)
+    return False
+
+
+def partition_timeout_message(run_date: str, waited_seconds: float) -> str:
+    """What a timed-out wait says: the date, the file, what to do."""
+    day = parse_date(run_date, "run_date").isoformat()
+    return (
+        f"Raw partition for {day} did not arrive within {waited_seconds:.0f} s: {raw_partition_path(day)} is missing. "
+        f"Deliver the file, then clear this task (or `make rerun DATE={day}`); to wait longer set "
+        "PIPELINE_SENSOR_TIMEOUT_SECONDS (or trigger with param sensor_timeout_seconds); "
+        "in demo mode (PIPELINE_MODE=demo, or param generate_if_missing=true) the partition is generated."
+    )
+
+
+def ensure_raw_partition(
+    run_date: str, generate_if_missing: bool, rows: int = 1000, force: bool = False
+) -> dict[str, object]:
+    """Check that the date's raw partition exists (demo mode: generate it), then skip the run when
+    the file is byte-identical to the one already processed successfully, unless ``force``."""
+    from airflow.exceptions import AirflowSkipException
+
+    from ecompipe.pipeline.raw_fingerprints import fingerprint, recorded_sha256
+
+    day = parse_date(run_date, "run_date").isoformat()
+    path = raw_partition_path(day)
+    generated = False
+    if not path.exists():
+        if not generate_if_missing:
+            raise MissingPartitionError(
+                f"Raw partition for {day} not found: {path}. Deliver the file, or run in demo mode "
+                f"(PIPELINE_MODE=demo, or trigger with param generate_if_missing=true) to generate it."
+            )
+        result = generate_partition(day, raw_dir(), rows=rows)
+        generated = True
+        log.info("Demo mode: generated %s rows for %s at %s", result["num_transactions"], day, path)
+    current = fingerprint(day)
+    assert current is not None
+    log.info("Raw partition for %s: %s (%d bytes, sha256 %s)", day, path, current.size_bytes, current.sha256)
+    if not force and recorded_sha256([day]).get(day) == current.sha256:
+        raise AirflowSkipException(
+            f"Raw partition for {day} is byte-identical to the one already processed (sha256 {current.sha256[:12]}): "
+            "nothing to do. Trigger with param force=true (or make rerun) to process it anyway."
+        )
+    return {"run_date": day, "path": str(path), "generated": generated, "sha256": current.sha256}
+
+
+def reprocess_late_partitions(run_date: str, lookback_days: int, run_id: str) -> list[dict[str, object]]:
+    """Reprocess every previous date (up to ``lookback_days`` back) whose raw file changed since it
+    was processed: dbt for that date, its exports and quality report, a registry record with the
+    row counts before and after."""
+    from datetime import datetime
+
+    from ecompipe.pipeline.bulk import dbt_build_range
+    from ecompipe.pipeline.quality import write_report
+    from ecompipe.pipeline.raw_fingerprints import changed_in_lookback
+    from ecompipe.pipeline.run_registry import RunRecord, record_run
+
+    day = parse_date(run_date, "run_date").isoformat()
+    done = []
+    for late in changed_in_lookback(day, lookback_days):
+        before = _kept_rows(late)
+        started = datetime.now(UTC).isoformat()
+        log.info("Late re-delivery of %s detected (file changed since it was processed): reprocessing", late)
+        dbt_build_range(late, late)
+        write_report(late)
+        after = _kept_rows(late)
+        record = RunRecord(
+            late,
+            f"{run_id}:late:{late}",
+            "late-data reprocess",
+            started,
+            datetime.now(UTC).isoformat(),
+            "success",
+            dbt_summary=f"late re-delivery found by the run for {day}; kept rows before {before}, after {after}",
+        )
+        record_run(record)
+        done.append({"date": late, "kept_before": before, "kept_after": after})
+    log.info("Late data: %s", done or f"no change in the {lookback_days} day(s) before {day}")
+    return done
+
+
+def _kept_rows(day: str) -> int | None:
+    from ecompipe.core.warehouse import connect_read_only
+
+    try:
+        with connect_read_only() as con:
+            row = con.execute("select kept_rows from int_partitions__row_accounting where partition_date = ?", [day])
+            found = row.fetchone()
+    except (FileNotFoundError, duckdb.Error) as exc:  # no warehouse or table yet
+        log.info("No row count for %s yet (%s)", day, exc)
+        return None
+    return int(found[0]) if found else None
+
+
+def report_date(run_date: str) -> dict[str, object]:
+    """Write the date's data-quality report and log its row accounting; fail if the date is not loaded.
+
+    The queries run in a child process: a task process that ran dbt in-process (``airflow dags
+    test``) may still hold the file open with dbt's settings, and DuckDB refuses a second, differently
+    configured connection to the same file from one process.
+    """
+    day = parse_date(run_date, "run_date").isoformat()
+    completed = subprocess.run(
+        [sys.executable, "-m", "ecompipe.pipeline.quality", day],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"Report for {day} failed: {completed.stderr.strip()[-2000:]}")
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    if not result["summary"]:
+        raise RuntimeError(f"No rows for {day} in the warehouse after the dbt build: check the dbt task logs.")
+    log.info("Summary for %s: %s", day, result["summary"])
+    log.info("Data-quality report (%s): %s", result["quality_status"], result["quality_report"])
+    return result
+
+
+def _flatten_states(states: dict[str, object]) -> dict[str, str]:
+    """``{run_id: {task_id: state}}`` (or already flat) -> ``{task_id: state}``."""
+    flat: dict[str, str] = {}
+    for key, value in states.items():
+        if isinstance(value, dict):
+            flat.update({str(k): str(v) for k, v in value.items()})
+        else:
+            flat[str(key)] = str(value)
+    return flat
+
+
+def record_run_outcome(run_date: str, context: dict[str, object]) -> dict[str, object]:
+    """Last task of a daily run (trigger rule all_done): write the quality report and the registry
+    record, then fail if anything upstream failed, so the run's state stays true."""
+    from datetime import datetime
+
+    day = parse_date(run_date, "run_date").isoformat()
+    dag_run = context["dag_run"]
+    task_instance = context["ti"]
+    states = task_instance.get_task_states(  # type: ignore[attr-defined]
+        dag_id=task_instance.dag_id,
+        run_ids=[dag_run.run_id],  # type: ignore[attr-defined]
+    )
+    upstream_failed = sorted(
+        task_id
+        for task_id, state in _flatten_states(states).items()
+        if task_id != task_instance.task_id and state in ("failed", "upstream_failed")  # type: ignore[attr-defined]
+    )
+    flat = _flatten_states(states)
+    skipped = flat.get("ingest_raw_partition") == "skipped"
+    status = "failed" if upstream_failed else ("skipped" if skipped else "success")
+    summary: dict[str, object] = {}
+    if status == "success":
+        summary = report_date(day)
+    record = {
+        "run_date": day,
+        "run_id": str(getattr(dag_run, "run_id", "")),
+        "run_type": str(getattr(getattr(dag_run, "run_type", None), "value", None) or "manual"),
+        "started_at": str(getattr(dag_run, "start_date", "") or "") or None,
+        "ended_at": datetime.now(UTC).isoformat(),
+        "status": status,
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "ecompipe.pipeline.run_registry", json.dumps(record)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"Recording the run of {day} failed: {completed.stderr.strip()[-2000:]}")
+    log.info("Run registry: %s", completed.stdout.strip())
+    if upstream_failed:
+        raise RuntimeError(f"Run for {day} failed in {', '.join(sorted(upstream_failed))}; recorded as failed.")
+    late = task_instance.xcom_pull(task_ids="reprocess_late_partitions") or []  # type: ignore[attr-defined]
+    return {**summary, "status": status, "reprocessed_dates": [str(item["date"]) for item in late]}

@@ -1,0 +1,101 @@
+"""Sandboxes for tests: a private data dir + warehouse with a dbt runner, and a throwaway Airflow's settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ecompipe.local_airflow import ADMIN_USER, ApiClient
+from ecompipe.pipeline.generator import generate_partition
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT = REPO_ROOT / "dbt_project"
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Pipeline:
+    """A private pipeline sandbox: data dir, warehouse and a dbt runner bound to them."""
+
+    data_dir: Path
+    work_dir: Path
+    warehouse_name: str = "warehouse.duckdb"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data_dir / self.warehouse_name
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"PIPELINE_DATA_DIR": str(self.data_dir), "DUCKDB_PATH": str(self.warehouse), "DO_NOT_TRACK": "1"})
+        return env
+
+    def generate(self, *dates: str, rows: int = 1000, seed: int = 42, force: bool = False) -> None:
+        for day in dates:
+            generate_partition(day, self.raw_dir, rows=rows, seed=seed, force=force)
+
+    def dbt(
+        self, *args: str, variables: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
+        command = [
+            str(VENV_BIN / "dbt"),
+            *args,
+            "--target-path",
+            str(self.work_dir / "target"),
+            "--log-path",
+            str(self.work_dir / "logs"),
+        ]
+        if variables is not None:
+            command += ["--vars", json.dumps(variables)]
+        completed = subprocess.run(command, cwd=DBT_PROJECT, env=self.env(), capture_output=True, text=True)
+        if check and completed.returncode != 0:
+            raise AssertionError(
+                f"dbt {' '.join(args)} failed:\n{completed.stdout[-4000:]}\n{completed.stderr[-2000:]}"
+            )
+        return completed
+
+    def build(self, run_date: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.dbt("build", variables={"run_date": run_date}, check=check)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def airflow_sandbox_env(root: Path, **overrides: str) -> dict[str, str]:
+    """The settings of a throwaway real Airflow under ``root`` (overrides win): its own home, data dir
+    and warehouse, production mode, a 2 s retry delay, and free ports for the api-server and the log
+    servers, so that it runs beside any other Airflow. Only the settings: add them to an environment."""
+    data_dir = root / "data"
+    return {
+        "AIRFLOW_HOME": str(root / "airflow_home"),
+        "PIPELINE_DATA_DIR": str(data_dir),
+        "DUCKDB_PATH": str(data_dir / "warehouse.duckdb"),
+        "PIPELINE_MODE": "production",
+        "PIPELINE_RETRY_DELAY_SECONDS": "2",
+        "AIRFLOW_API_PORT": str(_free_port()),
+        "AIRFLOW_WORKER_LOG_PORT": str(_free_port()),
+        "AIRFLOW_TRIGGER_LOG_PORT": str(_free_port()),
+        **overrides,
+    }
+
+
+def airflow_api(env: dict[str, str]) -> ApiClient:
+    """A logged-in REST client of the sandbox Airflow ``env`` describes (its api-server is running)."""
+    password_file = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    password = json.loads(password_file.read_text())[ADMIN_USER]
+    client = ApiClient(f"http://127.0.0.1:{env['AIRFLOW_API_PORT']}")
+    answer = client.post("/auth/token", {"username": ADMIN_USER, "password": password})
+    client.token = answer["access_token"]  # type: ignore[index]
+    return client

@@ -1,0 +1,83 @@
+"""Cosmos WATCHER under real Airflow: a failing dbt test fails its model's task and the run, once.
+
+The DAG runs one `dbt build` per run (task dbt.dbt_producer_watcher) and shows each model's result in
+a sensor task of its own (README "Performance"). A data error must still fail the right task, stop
+what depends on it, and reach the run registry.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.helpers.airflow import AIRFLOW, DAG_ID, dags_test_env, registry
+from tests.helpers.sandbox import Pipeline
+
+pytestmark = pytest.mark.airflow
+DAY = "2024-01-02"
+
+
+def _spoil_prices(csv_path: Path, share_in_tenths: int) -> None:
+    """Negative prices on ``share_in_tenths``/10 of the rows: more than half the partition unusable."""
+    rows = list(csv.reader(csv_path.open(newline="")))
+    header, body = rows[0], rows[1:]
+    price = header.index("price")
+    for i, row in enumerate(body):
+        if i % 10 < share_in_tenths:
+            row[price] = "-5"
+    with csv_path.open("w", newline="") as out:
+        csv.writer(out).writerows([header, *body])
+
+
+def _task_states(airflow_home: Path) -> dict[str, tuple[str, int]]:
+    with sqlite3.connect(airflow_home / "airflow.db") as con:
+        rows = con.execute("select task_id, state, try_number from task_instance where dag_id = ?", (DAG_ID,))
+        return {task_id: (state, tries) for task_id, state, tries in rows}
+
+
+def test_failing_dbt_test_fails_its_model_task_and_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env, data_dir = dags_test_env(tmp_path, monkeypatch, "production")
+    pipeline = Pipeline(data_dir=data_dir, work_dir=tmp_path / "work")
+    pipeline.generate(DAY, rows=300)
+    _spoil_prices(data_dir / "raw" / DAY / "transactions.csv", 6)
+
+    completed = subprocess.run(
+        [AIRFLOW, "dags", "test", DAG_ID, "2024-01-03T02:00:00+00:00"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    output = completed.stdout + completed.stderr
+    states = _task_states(Path(env["AIRFLOW_HOME"]))
+
+    # The audit's tests fail in the one dbt build; its test task shows it, after its retries re-ran
+    # `dbt test` for that model alone.
+    assert states["dbt.int_partitions__row_accounting.run"][0] == "success"
+    assert states["dbt.int_partitions__row_accounting.test"] == ("failed", 3), states
+    assert "unusable_share" in output
+    # Upstream models succeeded; everything behind the gate never ran.
+    assert states["dbt.stg_raw__transactions.run"][0] == "success"
+    for blocked in ("dbt.fct_transactions.run", "dbt.dq_daily_run", "dbt.export_daily_parquet.run"):
+        assert states[blocked][0] == "upstream_failed", (blocked, states[blocked])
+    # The producer ran `dbt build` once: its retry restores the results and skips (no second build);
+    # the only other dbt runs are the test task's retries, for its one model, on the same date.
+    assert states["dbt.dbt_producer_watcher"] == ("skipped", 2), states["dbt.dbt_producer_watcher"]
+    commands = re.findall(r"Running command: \[PosixPath\('[^']*/dbt'\), '(\w+)', ([^\n]*)", output)
+    assert [cmd for cmd, _ in commands] == ["build", "test", "test"], commands
+    assert all(f"run_date: '{DAY}'" in args for _, args in commands)
+    assert all("'--select', 'int_partitions__row_accounting'" in args for _, args in commands[1:])
+    # The run is failed, and recorded as failed; nothing of the date reached the marts.
+    assert states["record_run"][0] == "failed"
+    warehouse = data_dir / "warehouse.duckdb"
+    assert [row[:3] for row in registry(warehouse)] == [(DAY, "manual", "failed")]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = {row[0] for row in con.sql("select table_name from information_schema.tables").fetchall()}
+    assert "stg_raw__transactions" in tables and "fct_transactions" not in tables, "the marts never ran"
+    assert not (data_dir / "features" / "daily" / f"date={DAY}").exists()
