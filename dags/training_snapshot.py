@@ -22,7 +22,7 @@ from airflow.sdk import DAG, Param, task
 
 from ecompipe.airflow.assets import FEATURES_ASSET
 from ecompipe.airflow.task_defaults import WAREHOUSE_POOL, default_task_args
-from ecompipe.pipeline.training_snapshot import MAX_DAYS, default_days
+from ecompipe.settings import MAX_SNAPSHOT_DAYS, get_settings
 
 with DAG(
     dag_id="training_snapshot",
@@ -34,7 +34,13 @@ with DAG(
     default_args=default_task_args(),
     tags=["training", "features", "asset-triggered", "duckdb"],
     params={
-        "days": Param(default_days(), type="integer", minimum=1, maximum=MAX_DAYS, description="Window length N."),
+        "days": Param(
+            get_settings().pipeline_snapshot_days,
+            type="integer",
+            minimum=1,
+            maximum=MAX_SNAPSHOT_DAYS,
+            description="Window length N.",
+        ),
         "as_of": Param(
             None,
             type=["null", "string"],

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 RAW_FILE_NAME = "transactions.csv"
+MAX_SNAPSHOT_DAYS = 366
 # Derived from the checkout's path: a second checkout on the same machine gets other ports, and none
 # is 8080, where another Airflow may already listen. Airflow takes 20000-34999, the docs 35000-39999.
 _PORT_SEED = zlib.crc32(str(REPO_ROOT).encode()) % 5_000
@@ -64,7 +65,9 @@ class Settings(BaseSettings):
     pipeline_lock_wait_seconds: float = Field(300.0, ge=0, description="pipeline connections wait this long")
     pipeline_registry_lock_wait_seconds: float = Field(300.0, ge=0, description="the run registry waits this long")
     # Training snapshots.
-    pipeline_snapshot_days: int = Field(30, ge=1, le=366, description="days of features in a training snapshot")
+    pipeline_snapshot_days: int = Field(
+        30, ge=1, le=MAX_SNAPSHOT_DAYS, description="days of features in a training snapshot"
+    )
     pipeline_snapshot_lock_timeout: float = Field(300.0, ge=0, description="seconds a snapshot waits for the lock")
     # The local Airflow (`make airflow`).
     airflow_home: Path = Field(REPO_ROOT / "airflow_home", description="Airflow's home: config, metadata DB, logs")

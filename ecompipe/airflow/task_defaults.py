@@ -15,8 +15,6 @@ from ecompipe.settings import get_settings
 WAREHOUSE_POOL = "duckdb_warehouse"
 # Cosmos WATCHER sensors only read the producer's XComs on the normal path: Airflow's default pool.
 SENSOR_POOL = "default_pool"
-PRODUCER_TASK_ID = "dbt_producer_watcher"
-PRODUCER_DONE_TASK_ID = "dbt_producer_watcher_done"
 
 
 def default_task_args() -> dict[str, Any]:
@@ -47,10 +45,11 @@ def sensors_report_after_the_build(tasks: Iterable[Any], group_id: str) -> list[
     and are upstream_failed when ingestion failed, skipped when it skipped (unchanged partition).
     """
     from airflow.sdk import TriggerRule
+    from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
 
     by_id = {task.task_id: task for task in tasks if task.task_id.startswith(f"{group_id}.")}
-    producer = by_id.pop(f"{group_id}.{PRODUCER_TASK_ID}")
-    gate = by_id.pop(f"{group_id}.{PRODUCER_DONE_TASK_ID}")
+    producer = by_id.pop(f"{group_id}.{PRODUCER_WATCHER_TASK_ID}")
+    gate = by_id.pop(f"{group_id}.{PRODUCER_WATCHER_DONE_TASK_ID}")
     roots = []
     for sensor in by_id.values():
         if getattr(sensor, "producer_task_id", None) != producer.task_id:

@@ -7,8 +7,6 @@ with a skewed (Zipf-like) popularity so the same customers come back day after d
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ecompipe.core.dates import parse_date
+from ecompipe.core.files import atomic_write
 from ecompipe.settings import raw_partition_path
 
 COLUMNS = (
@@ -104,15 +103,8 @@ def build_transactions(day: date, rows: int, seed: int, dirt: DirtRates = DirtRa
 
 def write_csv_atomically(table: pa.Table, path: Path) -> None:
     """Write to a temp file in the same folder, then rename: readers never see half a partition."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        pacsv.write_csv(table, tmp_name, pacsv.WriteOptions(quoting_style="needed"))
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp:
+        pacsv.write_csv(table, str(tmp), pacsv.WriteOptions(quoting_style="needed"))
 
 
 def generate_partition(

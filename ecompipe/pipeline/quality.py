@@ -8,11 +8,10 @@ the same outcome gives the same bytes.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ecompipe.core.dates import parse_date
+from ecompipe.core.files import write_text_atomically
 from ecompipe.core.warehouse import connect_read_only
 from ecompipe.settings import logs_dir
 
@@ -58,12 +57,7 @@ def write_report(day: str, warehouse: Path | None = None) -> Path:
 
 def _write(report: dict[str, object]) -> Path:
     path = report_path(str(report["date"]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=".report.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w") as tmp:
-        json.dump(report, tmp, indent=2, sort_keys=True, default=str)
-        tmp.write("\n")
-    os.replace(tmp_name, path)
+    write_text_atomically(path, json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
     return path
 
 

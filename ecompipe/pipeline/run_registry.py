@@ -14,8 +14,6 @@ rewrites the JSON lines file while it holds that lock (so the lock also serialis
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from ecompipe.core.dates import parse_date
+from ecompipe.core.files import write_text_atomically
 from ecompipe.core.warehouse import WarehouseLockedError
 from ecompipe.core.warehouse import connect as connect_warehouse
 from ecompipe.pipeline import raw_fingerprints as manifest
@@ -121,10 +120,7 @@ def _rewrite_jsonl(record: RunRecord) -> None:
             else:
                 _keep_deadline(record, entry)
     kept.append(json.dumps(asdict(record), sort_keys=True))
-    handle, tmp_name = tempfile.mkstemp(prefix=".registry.", dir=path.parent)
-    with os.fdopen(handle, "w") as tmp:
-        tmp.write("\n".join(kept) + "\n")
-    os.replace(tmp_name, path)
+    write_text_atomically(path, "\n".join(kept) + "\n")
 
 
 def _keep_deadline(record: RunRecord, earlier: dict[str, object]) -> None:

@@ -39,10 +39,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ecompipe.core.dates import InvalidDateError, date_range, parse_date
-from ecompipe.core.files import file_sha256
+from ecompipe.core.files import current_umask, file_sha256, write_text_atomically
 from ecompipe.core.warehouse import WarehouseLockedError
 from ecompipe.core.warehouse import connect as connect_warehouse
-from ecompipe.settings import data_dir, duckdb_path, get_settings
+from ecompipe.settings import MAX_SNAPSHOT_DAYS, data_dir, duckdb_path, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ PARQUET_NAME = "features.parquet"
 MANIFEST_NAME = "manifest.json"
 DAYS_ENV = "PIPELINE_SNAPSHOT_DAYS"
 DEFAULT_DAYS = 30
-MAX_DAYS = 366
+MAX_DAYS = MAX_SNAPSHOT_DAYS
 LOCK_TIMEOUT_ENV = "PIPELINE_SNAPSHOT_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 300.0
 
@@ -286,24 +286,8 @@ def _read_features(con: duckdb.DuckDBPyConnection, days: list[str]) -> tuple[pa.
 # Writing
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _write_json_atomically(payload: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from other readers
-        with os.fdopen(handle, "w") as tmp:
-            json.dump(payload, tmp, indent=2, sort_keys=True)
-            tmp.write("\n")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 @contextlib.contextmanager
@@ -444,7 +428,7 @@ def _write_snapshot(table: pa.Table, manifest: dict[str, object], trigger: str) 
     root = training_dir()
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging.", dir=root))
-    staging.chmod(0o777 & ~_umask())
+    staging.chmod(0o777 & ~current_umask())
     try:
         parquet = staging / PARQUET_NAME
         pq.write_table(table, parquet, compression="zstd")

@@ -16,29 +16,33 @@ Sections, all per date:
   (``dbt_test_results``; a result with a NULL scope, a full refresh, covers every date).
 
 Every number on the page is also in ``<script type="application/json" id="dashboard-data">``.
+
+This module reads the numbers and draws the plots; the SQL is in ``queries/*.sql`` and the page in
+``templates/dashboard.html.j2`` (Jinja2, autoescaped), both beside it.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
+import functools
 import io
-import json
 import math
-import os
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import jinja2
 from matplotlib import dates as mdates
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
+from ecompipe.core.files import write_bytes_atomically
+from ecompipe.core.warehouse import connect
 from ecompipe.settings import data_dir, duckdb_path
 
 Row = dict[str, Any]
@@ -61,7 +65,10 @@ COLORS = {
     "missing": "#c62828",
 }
 RECENT_RUNS = 30
-NO_REGISTRY = "No run registry yet (table main.pipeline_runs does not exist)."
+PAGE_TEMPLATE = "dashboard.html.j2"
+# A pipeline task holds the warehouse for seconds: worth waiting for. A `make sql` shell holds it until
+# it quits: then fail soon with the lock error rather than hang the command.
+LOCK_WAIT_SECONDS = 15.0
 
 
 def dashboard_dir() -> Path:
@@ -72,24 +79,14 @@ def dashboard_dir() -> Path:
 # Reading the warehouse
 
 
-def connect(warehouse: Path, wait_seconds: float = 15.0) -> duckdb.DuckDBPyConnection:
-    """A read-only connection; waits for a pipeline task holding the file to finish."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            return duckdb.connect(str(warehouse), read_only=True)
-        except duckdb.IOException:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.5)
+@functools.cache
+def query(name: str) -> str:
+    """The SQL of ``queries/<name>.sql`` (package data, so read through importlib.resources)."""
+    return (resources.files(__package__) / "queries" / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute(
-        "select table_name from information_schema.tables"
-        " where table_catalog = current_database() and table_schema = 'main'"
-    ).fetchall()
-    return {row[0] for row in rows}
+    return {row[0] for row in con.execute(query("main_tables")).fetchall()}
 
 
 def _json_value(value: object) -> object:
@@ -110,78 +107,24 @@ def fetch(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = (
     return [{name: _json_value(value) for name, value in zip(names, row, strict=True)} for row in cursor.fetchall()]
 
 
-ROWS_FROM_ACCOUNTING = """
-select
-    partition_date as date,
-    raw_rows as raw,
-    kept_rows as kept,
-    duplicate_rows as duplicate,
-    negative_price_rows + price_above_max_rows + non_positive_quantity_rows as invalid,
-    quarantined_rows as quarantined,
-    rejected_rows as rejected,
-from int_partitions__row_accounting
-order by partition_date
-"""
-
-ROWS_FROM_CLASSIFIED = """
-select
-    partition_date as date,
-    count(*) as raw,
-    count(*) filter (row_status = 'kept') as kept,
-    count(*) filter (row_status = 'duplicate') as duplicate,
-    count(*) filter (row_status in ('negative_price', 'price_above_max', 'non_positive_quantity')) as invalid,
-    count(*) filter (row_status = 'quarantined') as quarantined,
-    0 as rejected,
-from int_transactions__classified
-group by partition_date
-order by partition_date
-"""
-
-
 def load_rows(con: duckdb.DuckDBPyConnection, tables: set[str]) -> tuple[str | None, list[Row]]:
     """(source table, per-date row accounting)."""
     if "int_partitions__row_accounting" in tables:
-        return "int_partitions__row_accounting", fetch(con, ROWS_FROM_ACCOUNTING)
+        return "int_partitions__row_accounting", fetch(con, query("rows_from_accounting"))
     if "int_transactions__classified" in tables:
-        return "int_transactions__classified", fetch(con, ROWS_FROM_CLASSIFIED)
+        return "int_transactions__classified", fetch(con, query("rows_from_classified"))
     return None, []
 
 
-REVENUE_SQL = """
-select
-    transaction_date as date,
-    cast(sum(total_spent) as decimal(18, 2)) as revenue,
-    count(distinct customer_id) as active_customers,
-    sum(num_purchases)::bigint as transactions,
-from agg_customer_daily
-group by transaction_date
-order by transaction_date
-"""
-
-
 def load_revenue(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[Row]:
-    return fetch(con, REVENUE_SQL) if "agg_customer_daily" in tables else []
-
-
-LATEST_TESTS_SQL = """
-with dates as (select unnest(?::date[]) as date),
-latest as (
-    select dates.date, results.test_name, results.model_name, results.severity, results.status,
-           results.failures, results.message, results.recorded_at,
-    from dates
-    join main.dbt_test_results as results
-        on dates.date between coalesce(results.scope_start, dates.date) and coalesce(results.scope_end, dates.date)
-    qualify row_number() over (partition by dates.date, results.test_name order by results.recorded_at desc) = 1
-)
-select * from latest order by date, test_name
-"""
+    return fetch(con, query("revenue_per_day")) if "agg_customer_daily" in tables else []
 
 
 def load_quality(con: duckdb.DuckDBPyConnection, tables: set[str], dates: list[str]) -> tuple[list[Row], list[Row]]:
     """(per date: tests passed / warned / failed, the latest results that did not pass)."""
     if "dbt_test_results" not in tables or not dates:
         return [], []
-    latest = fetch(con, LATEST_TESTS_SQL, [dates])
+    latest = fetch(con, query("latest_tests_per_date"), [dates])
     per_date: dict[str, Row] = {day: {"date": day, "pass": 0, "warn": 0, "fail": 0} for day in dates}
     for result in latest:
         outcome = "pass" if result["status"] == "pass" else "warn" if result["status"] == "warn" else "fail"
@@ -191,21 +134,11 @@ def load_quality(con: duckdb.DuckDBPyConnection, tables: set[str], dates: list[s
     return quality, not_passing
 
 
-RUNS_SQL = """
-select
-    run_date, run_id, run_type, status, started_at, ended_at,
-    epoch(ended_at - started_at) as duration_s,
-    rows_in, rows_kept, rows_quarantined,
-from main.pipeline_runs
-order by started_at nulls last, run_id
-"""
-
-
 def load_runs(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[Row] | None:
     """Every registered run, oldest first; None without a run registry."""
     if "pipeline_runs" not in tables:
         return None
-    return fetch(con, RUNS_SQL)
+    return fetch(con, query("pipeline_runs"))
 
 
 def runs_per_date(runs: list[Row]) -> list[Row]:
@@ -290,7 +223,7 @@ def collect(warehouse: Path) -> Row:
             errors[section] = str(exc).splitlines()[0]
             return fallback
 
-    with connect(warehouse) as con:
+    with connect(warehouse, read_only=True, wait_seconds=LOCK_WAIT_SECONDS) as con:
         tables = existing_tables(con)
         data["tables"] = sorted(tables)
         data["rows_source"], data["rows"] = guarded("rows", lambda: load_rows(con, tables), (None, []))
@@ -475,283 +408,45 @@ def make_plots(data: Row) -> dict[str, bytes]:
 
 
 # --------------------------------------------------------------------------------------------------
-# HTML
-
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #212121;
-       background: #f5f5f5; }
-header { background: #263238; color: #fff; padding: 16px 32px; }
-header h1 { margin: 0 0 4px; font-size: 22px; }
-header p { margin: 0; color: #b0bec5; font-size: 13px; }
-main { padding: 16px 32px 48px; max-width: 1200px; }
-section { background: #fff; border-radius: 6px; padding: 16px 20px; margin: 16px 0;
-          box-shadow: 0 1px 2px rgba(0,0,0,.1); }
-h2 { font-size: 17px; margin: 0 0 10px; }
-.cards { display: flex; flex-wrap: wrap; gap: 12px; }
-.card { background: #fff; border-radius: 6px; padding: 10px 16px; min-width: 140px;
-        box-shadow: 0 1px 2px rgba(0,0,0,.1); }
-.card .value { font-size: 22px; font-weight: 600; }
-.card .label { font-size: 12px; color: #616161; }
-.empty { color: #616161; font-style: italic; }
-.bad { color: #c62828; }
-img { max-width: 100%; height: auto; display: block; }
-table { border-collapse: collapse; font-size: 13px; margin-top: 8px; }
-th, td { padding: 3px 10px; border-bottom: 1px solid #e0e0e0; text-align: right; }
-th { background: #fafafa; }
-td.text, th.text { text-align: left; }
-details summary { cursor: pointer; font-size: 13px; color: #1565c0; margin-top: 6px; }
-"""
-
-SCRIPT = """
-(function () {
-  var root = document.documentElement;
-  var data = JSON.parse(document.getElementById("dashboard-data").textContent);
-  root.dataset.loadedDates = String(data.rows.length);
-  window.addEventListener("load", function () {
-    var images = Array.prototype.slice.call(document.images);
-    root.dataset.imagesOk = String(images.every(function (img) { return img.complete && img.naturalWidth > 0; }));
-    root.dataset.rendered = "ok";
-  });
-})();
-"""
+# HTML (the page itself is templates/dashboard.html.j2)
 
 
-def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def _number(value: object, decimals: int = 0) -> str:
+def format_number(value: object, decimals: int = 0) -> str:
+    """Thousands separators; a dash for no value; anything else (a text) as it is."""
     if value is None:
         return "–"
     if isinstance(value, int | float):
         return f"{value:,.{decimals}f}"
-    return _e(value)
+    return str(value)
 
 
-def _card(label: str, value: str, metric: str) -> str:
-    return (
-        f'<div class="card" data-metric="{metric}"><div class="value">{value}</div>'
-        f'<div class="label">{_e(label)}</div></div>'
+def format_percent(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate * 100:.1f} %"
+
+
+def _or_blank(value: object) -> object:
+    # Jinja would print None as "None"; an absent value is an empty cell.
+    return "" if value is None else value
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader(__package__, "templates"),
+        autoescape=True,  # test messages and error texts come from the warehouse: escape every value
+        undefined=jinja2.StrictUndefined,  # a misspelt name fails the render instead of printing nothing
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
-
-
-def _table(columns: list[tuple[str, str, int | None]], rows: list[Row], row_class: str = "") -> str:
-    """columns: (key, header, decimals or None for text)."""
-    head = "".join(f'<th class="{"text" if d is None else ""}">{_e(h)}</th>' for _, h, d in columns)
-    body = []
-    for row in rows:
-        cells = "".join(
-            f'<td class="text">{_e(row[k])}</td>' if d is None else f"<td>{_number(row[k], d)}</td>"
-            for k, _, d in columns
-        )
-        body.append(f'<tr class="{row_class}" data-date="{_e(row.get("date", ""))}">{cells}</tr>')
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def _image(name: str, images: dict[str, bytes], alt: str) -> str:
-    if name not in images:
-        return ""
-    encoded = base64.b64encode(images[name]).decode("ascii")
-    return f'<img src="data:image/png;base64,{encoded}" alt="{_e(alt)}" data-file="{name}">'
-
-
-def _section(section_id: str, title: str, body: str) -> str:
-    return f'<section id="{section_id}"><h2>{_e(title)}</h2>{body}</section>'
-
-
-def _errors(data: Row) -> str:
-    if not data["errors"]:
-        return ""
-    items = "".join(f"<li><b>{_e(section)}</b>: {_e(error)}</li>" for section, error in sorted(data["errors"].items()))
-    return _section("errors", "Could not read", f'<ul class="bad">{items}</ul>')
-
-
-def _empty(message: str) -> str:
-    return f'<p class="empty">{_e(message)}</p>'
-
-
-def _details(summary: str, table: str) -> str:
-    return f"<details><summary>{_e(summary)}</summary>{table}</details>"
-
-
-def _cards(data: Row) -> str:
-    rows, revenue, totals = data["rows"], data["revenue"], data["run_totals"]
-    cards = [
-        _card("dates loaded", _number(len(rows)), "dates_loaded"),
-        _card("missing dates", _number(len(data["missing_dates"])), "missing_dates"),
-        _card("raw rows", _number(sum(row["raw"] for row in rows)), "raw_rows"),
-        _card("kept rows", _number(sum(row["kept"] for row in rows)), "kept_rows"),
-        _card("revenue", _number(sum(row["revenue"] for row in revenue), 2), "revenue"),
-        _card("tests not passing (latest)", _number(len(data["quality_not_passing"])), "tests_not_passing"),
-    ]
-    if totals:
-        rate = totals["success_rate"]
-        cards.append(_card("runs", _number(totals["runs"]), "runs"))
-        cards.append(_card("run success rate", "–" if rate is None else f"{rate * 100:.1f} %", "success_rate"))
-    return f'<div class="cards">{"".join(cards)}</div>'
-
-
-def _no_registry(data: Row) -> str:
-    if "runs" in data["errors"]:
-        return f"The run registry (main.pipeline_runs) could not be read: {data['errors']['runs']}"
-    return NO_REGISTRY
-
-
-def _runs_section(data: Row, images: dict[str, bytes]) -> str:
-    if data["runs"] is None:
-        return _section("runs", "Runs", _empty(_no_registry(data)))
-    if not data["runs"]:
-        return _section("runs", "Runs", _empty("The run registry is empty: no run recorded yet."))
-    table = _table(
-        [("date", "run_date", None), ("runs", "runs", 0), ("success", "success", 0), ("failed", "failed", 0),
-         ("skipped", "skipped", 0), ("success_rate", "success rate", 2)],
-        data["runs_per_date"],
-    )  # fmt: skip
-    note = "<p>Success rate = success / (success + failed); skipped runs are not counted.</p>"
-    return _section(
-        "runs", "Runs per day", note + _image("runs.png", images, "runs per day") + _details("table", table)
-    )
-
-
-def _missing_section(data: Row) -> str:
-    if data["processed_range"] is None:
-        return _section("missing", "Missing dates", _empty("No data yet: no date loaded or run."))
-    first, last = data["processed_range"]
-    if not data["missing_dates"]:
-        return _section(
-            "missing", "Missing dates", f"<p>None: every date from {_e(first)} to {_e(last)} is loaded.</p>"
-        )
-    table = _table([("date", "date", None), ("latest_run_status", "latest run", None)], data["missing_dates"], "bad")
-    intro = f'<p class="bad">{len(data["missing_dates"])} date(s) between {_e(first)} and {_e(last)} have no data:</p>'
-    return _section("missing", "Missing dates", intro + table)
-
-
-def _rows_section(data: Row, images: dict[str, bytes]) -> str:
-    if not data["rows"]:
-        return _section("rows", "Rows per date", _empty("No data yet: no partition has been processed."))
-    table = _table(
-        [("date", "date", None), ("raw", "raw", 0), ("kept", "kept", 0), ("duplicate", "duplicates", 0),
-         ("invalid", "invalid", 0), ("quarantined", "quarantined", 0), ("rejected", "rejected", 0)],
-        data["rows"],
-    )  # fmt: skip
-    note = (
-        f"<p>From <code>{_e(data['rows_source'])}</code>. Invalid: negative price, price above the maximum or "
-        "quantity &le; 0; quarantined: unusable values; rejected: malformed CSV lines.</p>"
-    )
-    return _section(
-        "rows",
-        "Rows per date: raw, kept, dropped",
-        note + _image("rows.png", images, "rows") + _details("table", table),
-    )
-
-
-def _revenue_section(data: Row, images: dict[str, bytes]) -> str:
-    if not data["revenue"]:
-        return _section(
-            "revenue", "Revenue and customers", _empty("No data yet: agg_customer_daily is empty or absent.")
-        )
-    table = _table(
-        [("date", "date", None), ("revenue", "revenue", 2), ("active_customers", "active customers", 0),
-         ("transactions", "transactions", 0)],
-        data["revenue"],
-    )  # fmt: skip
-    body = _image("revenue.png", images, "revenue and customers") + _details("table", table)
-    return _section("revenue", "Revenue and active customers per day", body)
-
-
-def _quality_section(data: Row, images: dict[str, bytes]) -> str:
-    if not data["quality"]:
-        return _section("quality", "Quality checks", _empty("No dbt test results recorded yet (dbt_test_results)."))
-    not_passing = data["quality_not_passing"]
-    if not_passing:
-        listing = _table(
-            [("date", "date", None), ("test_name", "test", None), ("model_name", "model", None),
-             ("severity", "severity", None), ("status", "status", None), ("failures", "failing rows", 0),
-             ("message", "message", None)],
-            not_passing,
-            "bad",
-        )  # fmt: skip
-        listing = f'<p class="bad">{len(not_passing)} latest test result(s) not passing:</p>{listing}'
-    else:
-        listing = "<p>Every date's latest dbt test results pass.</p>"
-    table = _table(
-        [("date", "date", None), ("pass", "passed", 0), ("warn", "warned", 0), ("fail", "failed", 0)], data["quality"]
-    )
-    return _section(
-        "quality",
-        "Quality checks (dbt tests)",
-        _image("quality.png", images, "quality") + listing + _details("table", table),
-    )
-
-
-def _durations_section(data: Row, images: dict[str, bytes]) -> str:
-    if data["runs"] is None:
-        return _section("durations", "Run durations", _empty(_no_registry(data)))
-    if not data["runs"]:
-        return _section("durations", "Run durations", _empty("No run recorded yet."))
-    totals = data["run_totals"]
-    summary = (
-        f"<p>Median {_number(totals['median_duration_s'], 1)} s, longest {_number(totals['max_duration_s'], 1)} s. "
-        f"The {min(RECENT_RUNS, len(data['runs']))} most recent runs:</p>"
-    )
-    recent = list(reversed(data["runs"]))[:RECENT_RUNS]
-    table = _table(
-        [("run_id", "run", None), ("run_date", "run_date", None), ("run_type", "type", None),
-         ("status", "status", None), ("started_at", "started", None), ("duration_s", "seconds", 1),
-         ("rows_in", "rows in", 0), ("rows_kept", "kept", 0), ("rows_quarantined", "quarantined", 0)],
-        recent,
-    )  # fmt: skip
-    return _section("durations", "Run durations", _image("durations.png", images, "run durations") + summary + table)
-
-
-def _data_block(data: Row) -> str:
-    # `<` escaped: no "</script>" can end the block early, whatever a test message contains.
-    payload = json.dumps(data, sort_keys=True).replace("<", "\\u003c")
-    return f'<script type="application/json" id="dashboard-data">{payload}</script>'
+    environment.filters.update(number=format_number, percent=format_percent, or_blank=_or_blank)
+    return environment
 
 
 def render_html(data: Row, images: dict[str, bytes]) -> str:
-    if not data["warehouse_exists"]:
-        sections = _section(
-            "no-data",
-            "No data yet",
-            _empty(f"No warehouse at {data['warehouse']}: run the pipeline first (make demo, or make backfill)."),
-        )
-    else:
-        notice = ""
-        if data["processed_range"] is None:
-            notice = _section(
-                "no-data",
-                "No data yet",
-                _empty("The warehouse has no processed partition and no recorded run yet: run the pipeline first."),
-            )
-        sections = "".join(
-            [
-                notice,
-                _errors(data),
-                _cards(data),
-                _runs_section(data, images),
-                _missing_section(data),
-                _rows_section(data, images),
-                _revenue_section(data, images),
-                _quality_section(data, images),
-                _durations_section(data, images),
-            ]
-        )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Pipeline dashboard</title><style>{STYLE}</style></head><body>"
-        f"<header><h1>E-commerce pipeline dashboard</h1><p>Generated {_e(data['generated_at'])} from "
-        f"{_e(data['warehouse'])}</p></header><main>{sections}</main>"
-        f"{_data_block(data)}<script>{SCRIPT}</script></body></html>\n"
-    )
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    staged = path.with_name(f".{path.name}.tmp")
-    staged.write_bytes(content)
-    os.replace(staged, path)
+    """The page: ``data`` from :func:`collect`, ``images`` from :func:`make_plots` (inlined as data URIs)."""
+    encoded = {name: base64.b64encode(png).decode("ascii") for name, png in images.items()}
+    return _templates().get_template(PAGE_TEMPLATE).render(data=data, images=encoded, recent_runs=RECENT_RUNS)
 
 
 def write_dashboard(warehouse: Path | None = None, out_dir: Path | None = None) -> Path:
@@ -762,10 +457,11 @@ def write_dashboard(warehouse: Path | None = None, out_dir: Path | None = None) 
     images = make_plots(data)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, content in images.items():
-        _write_atomically(out_dir / name, content)
+        write_bytes_atomically(out_dir / name, content)
     for stale in out_dir.glob("*.png"):
         if stale.name not in images:
             stale.unlink()
     index = out_dir / "index.html"
-    _write_atomically(index, render_html(data, images).encode("utf-8"))
+    # The page is written last: whoever has it open sees the new page only once its PNGs are in place.
+    write_bytes_atomically(index, render_html(data, images).encode("utf-8"))
     return index

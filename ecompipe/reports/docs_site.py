@@ -1,10 +1,10 @@
-"""The dbt docs site: generate it (``python -m ecompipe.reports.docs_site``) and serve it (``scripts/serve_docs.py``).
+"""The dbt docs site: generate it (``ecompipe docs generate``) and serve it (``ecompipe docs serve``).
 
 ``dbt docs generate --static`` runs in a build folder (``dbt_project/target/docs_build``, so it never
 rewrites the ``target/manifest.json`` the DAG is rendered from), then the four files of the site are
 published, each atomically, to ``dbt_project/target/docs``: ``index.html``, ``manifest.json``,
 ``catalog.json`` and ``static_index.html`` (the whole site in one file, readable without a server).
-That folder is what ``scripts/serve_docs.py`` serves and what Cosmos shows in the Airflow UI.
+That folder is what ``ecompipe docs serve`` serves and what Cosmos shows in the Airflow UI.
 
 The catalog (column types) comes from the warehouse. When there is no warehouse yet, or another
 process holds its lock (a pipeline task writing, a ``make sql`` shell), the docs are generated
@@ -25,24 +25,23 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import duckdb
-
-from ecompipe.settings import DBT_PROJECT_DIR, REPO_ROOT, pipeline_env
+from ecompipe.core.files import atomic_write
+from ecompipe.core.warehouse import WarehouseLockedError, connect
+from ecompipe.settings import DBT_PROJECT_DIR, get_settings, pipeline_env
 
 SITE_FILES = ("index.html", "manifest.json", "catalog.json", "static_index.html")
+# The address printed for a server bound to every interface (0.0.0.0): a browser on this machine reaches it there.
 DEFAULT_HOST = "127.0.0.1"
 
 
 def docs_dir() -> Path:
-    """Where the published site lives (served by scripts/serve_docs.py and by Cosmos in Airflow)."""
+    """Where the published site lives (served by ``ecompipe docs serve`` and by Cosmos in Airflow)."""
     return DBT_PROJECT_DIR / "target" / "docs"
 
 
@@ -52,18 +51,16 @@ def build_dir() -> Path:
 
 
 def default_port() -> int:
-    """``DBT_DOCS_PORT``, else a port derived from the checkout's path in 35000-39999.
+    """``DBT_DOCS_PORT``, else ``settings.DEFAULT_DOCS_PORT``: derived from the checkout's path, in 35000-39999.
 
     Never 8080, and outside the 20000-34999 band the Airflow ports of ``make airflow`` come from.
     """
-    configured = os.environ.get("DBT_DOCS_PORT")
-    if configured:
-        return int(configured)
-    return 35_000 + zlib.crc32(str(REPO_ROOT).encode()) % 5_000
+    return get_settings().dbt_docs_port
 
 
 def default_host() -> str:
-    return os.environ.get("DBT_DOCS_HOST", DEFAULT_HOST)
+    """``DBT_DOCS_HOST``, else 127.0.0.1."""
+    return get_settings().dbt_docs_host
 
 
 # --------------------------------------------------------------------------------------------------
@@ -85,18 +82,14 @@ def warehouse_problem(warehouse: Path, wait_seconds: float = 10.0) -> str | None
     """
     if not warehouse.exists():
         return f"no warehouse yet at {warehouse}"
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            # The same read-write open dbt-duckdb does; closed at once.
-            duckdb.connect(str(warehouse)).close()
-            return None
-        except duckdb.IOException as exc:
-            if time.monotonic() >= deadline:
-                holder = re.search(r"Conflicting lock is held in (\S+) \(PID (\d+)\)", str(exc))
-                who = f"{Path(holder.group(1)).name}, PID {holder.group(2)}" if holder else str(exc).splitlines()[0]
-                return f"another process holds the warehouse ({who}): a pipeline task or a `make sql` shell"
-        time.sleep(1.0)
+    try:
+        # The same read-write open dbt-duckdb does; closed at once.
+        connect(warehouse, wait_seconds=wait_seconds).close()
+    except WarehouseLockedError as exc:
+        holder = re.search(r"Conflicting lock is held in (\S+) \(PID (\d+)\)", str(exc.__cause__))
+        who = f"{Path(holder.group(1)).name}, PID {holder.group(2)}" if holder else str(exc.__cause__).splitlines()[0]
+        return f"another process holds the warehouse ({who}): a pipeline task or a `make sql` shell"
+    return None
 
 
 def _dbt_executable() -> str:
@@ -156,9 +149,8 @@ def _failure(completed: subprocess.CompletedProcess[str]) -> RuntimeError:
 def _publish(build: Path, site: Path) -> None:
     site.mkdir(parents=True, exist_ok=True)
     for name in SITE_FILES:
-        staged = site / f".{name}.tmp"
-        shutil.copyfile(build / name, staged)
-        os.replace(staged, site / name)
+        with atomic_write(site / name) as staged:
+            shutil.copyfile(build / name, staged)
 
 
 def generate_docs(

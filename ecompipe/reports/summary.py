@@ -1,19 +1,15 @@
 """Print the per-date summary of the warehouse: raw rows, kept rows, customers, dbt test results.
 
-python scripts/pipeline_summary.py START END
+python -m ecompipe.reports.summary START END  (make summary)
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ecompipe.core.dates import InvalidDateError, date_range  # noqa: E402
-from ecompipe.core.warehouse import daily_summary  # noqa: E402
-from ecompipe.settings import duckdb_path, features_dir, logs_dir, processed_dir, raw_dir  # noqa: E402
+from ecompipe.core.dates import InvalidDateError, date_range
+from ecompipe.core.warehouse import daily_summary
+from ecompipe.settings import duckdb_path, features_dir, get_settings, logs_dir, processed_dir, raw_dir
 
 HEADER = ("date", "raw rows", "kept", "dupes", "invalid", "quarant.", "rejected", "customers", "revenue", "dbt tests")
 
@@ -75,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Raw       : {raw_dir()}/YYYY-MM-DD/transactions.csv")
     print(f"Parquet   : {processed_dir()}/date=YYYY-MM-DD/transactions_clean.parquet")
     print(f"            {features_dir()}/date=YYYY-MM-DD/features.parquet")
-    print(f"Logs      : {logs_dir()} and airflow_home/logs/")
+    print(f"Logs      : {logs_dir()} and {get_settings().airflow_home / 'logs'}/")
     return 1 if missing else 0
 
 

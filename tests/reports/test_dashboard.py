@@ -15,7 +15,7 @@ import pytest
 
 from ecompipe.reports.dashboard import write_dashboard
 from tests.helpers.browser import console_messages, needs_chromium, run_chromium
-from tests.helpers.sandbox import REPO_ROOT, Pipeline
+from tests.helpers.sandbox import Pipeline
 
 RUNS_DDL = """
 create table main.pipeline_runs (
@@ -182,9 +182,7 @@ def test_an_empty_run_registry_is_said_so(tmp_path: Path) -> None:
 def test_make_dashboard_script_writes_the_empty_page_and_it_renders(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = {"PIPELINE_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"}
-    completed = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "make_dashboard.py")], env=env, capture_output=True, text=True
-    )
+    completed = subprocess.run([sys.executable, "-m", "ecompipe", "dashboard"], env=env, capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
     index = data_dir / "dashboard" / "index.html"
     assert f"Dashboard: {index}" in completed.stdout

@@ -18,7 +18,7 @@ import pytest
 
 from ecompipe.reports.docs_site import SITE_FILES, GeneratedDocs, default_port, generate_docs
 from tests.helpers.browser import needs_chromium, run_chromium
-from tests.helpers.sandbox import REPO_ROOT, Pipeline
+from tests.helpers.sandbox import Pipeline
 
 MARTS = ("fct_transactions", "agg_customer_daily", "agg_customer_rolling", "fct_transaction_features")
 DOCUMENTED_NODES = ("model", "analysis", "seed", "snapshot")
@@ -140,9 +140,9 @@ def test_the_default_port_is_stable_and_never_8080(monkeypatch: pytest.MonkeyPat
 
 @pytest.fixture
 def served(docs: Docs) -> Iterator[str]:
-    """scripts/serve_docs.py on a free port (--port 0); yields the address it prints."""
+    """`ecompipe docs serve` on a free port (--port 0); yields the address it prints."""
     process = subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "scripts" / "serve_docs.py"), "--dir", str(docs.generated.site_dir)]
+        [sys.executable, "-m", "ecompipe", "docs", "serve", "--dir", str(docs.generated.site_dir)]
         + ["--host", "127.0.0.1", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ecompipe.core import files
 from ecompipe.pipeline import generator
 from scripts.generate_ecommerce_data import main as generate_main
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _read(path: str | Path) -> pd.DataFrame:
@@ -79,7 +80,7 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path: Path, monkeypatch: p
     def crash(*_args: object, **_kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(generator.os, "replace", crash)
+    monkeypatch.setattr(files.os, "replace", crash)  # the one atomic-write helper renames last
     with pytest.raises(OSError, match="disk full"):
         generate_main("2024-01-15", tmp_path, rows=400, force=True)
     assert path.read_bytes() == original
