@@ -1,8 +1,9 @@
 """Daily e-commerce pipeline: raw CSV partition -> dbt on DuckDB (rendered by Cosmos) -> Parquet.
 
-Date semantics: the run that fires at 02:00 UTC on day D+1 processes partition D, the day that has
-just ended (CronDataIntervalTimetable: the run's data interval is [D 02:00, D+1 02:00) and run_date is
-the date of its start). A manual run can name its date with the param ``run_date``.
+Date semantics: the run of partition D has logical date D (``{{ ds }}`` = D) and data interval
+[D 00:00, D+1 00:00) UTC; it fires at 02:00 UTC on D+1, once the day has ended (DailyPartitionTimetable).
+`airflow backfill create --from-date A --to-date B` loads A..B inclusive; `airflow dags trigger
+--logical-date D` loads D. A run without a logical date names its date with the param ``run_date``.
 
 Docs: the dbt docs site is in this Airflow UI under Browse > dbt Docs (ecommerce)
 (`/cosmos/ecommerce/dbt_docs`); every model, column and test is described there. Data quality per
@@ -19,18 +20,21 @@ from pathlib import Path
 
 # Airflow before Cosmos: a Cosmos-first import is circular on Airflow 3.
 from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param, task
-from airflow.timetables.interval import CronDataIntervalTimetable
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
 from ecompipe.airflow.assets import FEATURES_ASSET, features_event_extra
 from ecompipe.airflow.deadlines import deadline_interval_after_logical_date, record_deadline_miss, under_dags_test
+from ecompipe.airflow.rebuild_on_clear import rebuild_on_clear
 from ecompipe.airflow.sensors import RawPartitionSensor, sensor_poke_seconds, sensor_timeout_seconds
 from ecompipe.airflow.task_defaults import WAREHOUSE_POOL, default_task_args, sensors_report_after_the_build
+from ecompipe.airflow.timetable import DailyPartitionTimetable
 from ecompipe.settings import DBT_PROJECT_DIR, get_settings, pipeline_env
 
 DAG_ID = "end_to_end_data_pipeline"
-RUN_DATE = "{{ params.run_date or (data_interval_start | ds) }}"
+# The partition: the param run_date if given (reruns: runs without a logical date), else the logical date.
+# A run with neither renders '' and ingestion refuses it, naming run_date.
+RUN_DATE = "{{ params.run_date or (ds if ds is defined else '') }}"
 
 
 def _schedule_end_date() -> datetime | None:
@@ -41,7 +45,7 @@ def _schedule_end_date() -> datetime | None:
 with DAG(
     dag_id=DAG_ID,
     description="Daily raw CSV partition -> dbt (DuckDB) -> Parquet exports, with dbt tests as the gate",
-    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    schedule=DailyPartitionTimetable(),
     start_date=datetime(2024, 1, 1),
     # Demos and tests stop the schedule at their last date, so that unpausing the DAG for a backfill
     # does not also schedule "yesterday" (with catchup off, Airflow runs the latest interval at once).
@@ -50,8 +54,8 @@ with DAG(
     max_active_runs=1,
     default_args=default_task_args(),
     tags=["production", "end-to-end", "scheduled", "dbt", "duckdb"],
-    # A scheduled run must finish PIPELINE_DEADLINE_MINUTES (default 120) after its data interval ends.
-    # Airflow 3.3 has no "data interval end" reference: logical date (= interval start here) + 1 day + N.
+    # A scheduled run must finish PIPELINE_DEADLINE_MINUTES (default 120) after it is due (D+1 02:00).
+    # Airflow 3.3 has no "run due" reference: logical date (D 00:00) + 1 day + 2 h + N.
     # On a miss the triggerer runs the callback: it logs the miss and records it in the run registry.
     # None under `airflow dags test`, which crashes on a DAG with a deadline (apache/airflow#73428).
     deadline=None
@@ -105,11 +109,15 @@ with DAG(
 ) as dag:
 
     @task(pool=WAREHOUSE_POOL)
-    def reprocess_late_partitions(run_date: str, params: dict | None = None, run_id: str | None = None) -> list:
-        # Late-arriving data: previous days whose raw file changed since they were processed.
+    def reprocess_late_partitions(
+        run_date: str, params: dict | None = None, run_id: str | None = None, ti: object = None
+    ) -> list:
+        # Late files: previous days whose raw file changed since it was loaded, or was never loaded.
+        from ecompipe.airflow.runs import partition_run_in_flight
         from ecompipe.pipeline.ingest import reprocess_late_partitions as reprocess
 
-        return reprocess(run_date, int((params or {}).get("lookback_days") or 0), run_id or "manual")
+        lookback = int((params or {}).get("lookback_days") or 0)
+        return reprocess(run_date, lookback, run_id or "manual", partition_run_in_flight(ti, DAG_ID))
 
     @task(pool=WAREHOUSE_POOL)
     def ingest_raw_partition(run_date: str, params: dict | None = None, dag_run: object = None) -> dict[str, object]:
@@ -185,3 +193,5 @@ with DAG(
     reprocess_late_partitions(RUN_DATE) >> ingest >> transform >> record_run(RUN_DATE)
     # After the wiring above, so that the sensors keep ingestion upstream.
     sensors_report_after_the_build(dag.tasks, transform.group_id)
+    # A cleared run (UI, `airflow tasks clear`) runs one dbt build again, not one dbt per model.
+    rebuild_on_clear(dag.tasks, transform.group_id)

@@ -1,12 +1,12 @@
 """The daily DAG's deadline (Airflow 3's deadline alerts, which replaced SLAs).
 
-A scheduled run must finish within ``PIPELINE_DEADLINE_MINUTES`` (default 120) after its data
-interval ends, i.e. partition D must be loaded by D+1 02:00 + 2 h. On a miss the scheduler queues
+A scheduled run must finish within ``PIPELINE_DEADLINE_MINUTES`` (default 120) after it is due,
+i.e. partition D (due at D+1 02:00 UTC) must be loaded by D+1 04:00. On a miss the scheduler queues
 ``record_deadline_miss`` (an ``AsyncCallback``) to the triggerer: it logs the miss and records it in
 the run registry (``pipeline_runs.deadline_missed_at`` and the JSON lines file).
 
 Only scheduled runs are held to it. A backfill's interval ended long ago, so every one of them would
-"miss"; a manual run's logical date is not its interval start. Their misses are logged as not
+"miss"; a manual run starts whenever someone asks. Their misses are logged as not
 applicable and not recorded. Reruns (``make rerun``, reprocessing backfills) are manual runs without a
 logical date: Airflow creates no deadline for them at all.
 """
@@ -20,6 +20,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ecompipe.airflow.timetable import DAY, RUN_LAG
 from ecompipe.core.dates import parse_date
 from ecompipe.settings import get_settings
 
@@ -29,18 +30,18 @@ HELD_RUN_TYPES = ("scheduled",)
 
 
 def deadline_after_interval() -> timedelta:
-    """``PIPELINE_DEADLINE_MINUTES`` (a number > 0, fractions allowed) after the data interval's end."""
+    """``PIPELINE_DEADLINE_MINUTES`` (a number > 0, fractions allowed) after the run is due."""
     return timedelta(minutes=get_settings().pipeline_deadline_minutes)
 
 
 def deadline_interval_after_logical_date() -> timedelta:
     """The ``DeadlineAlert`` interval, counted from the run's logical date.
 
-    Airflow 3.3 has no "data interval end" deadline reference. This DAG's timetable is
-    ``CronDataIntervalTimetable("0 2 * * *")`` in UTC: a scheduled run's logical date is its data
-    interval's start and the interval is exactly one day, so logical date + 1 day + N = interval end + N.
+    Airflow 3.3 has no "run due" deadline reference. This DAG's timetable (DailyPartitionTimetable)
+    gives partition D the logical date D 00:00 and runs it at D+1 00:00 + RUN_LAG, so
+    logical date + 1 day + RUN_LAG + N = due time + N.
     """
-    return timedelta(days=1) + deadline_after_interval()
+    return DAY + RUN_LAG + deadline_after_interval()
 
 
 def under_dags_test(argv: list[str] | None = None) -> bool:
@@ -52,9 +53,9 @@ def under_dags_test(argv: list[str] | None = None) -> bool:
 
 
 def run_date_of(dag_run: dict[str, Any]) -> str:
-    """The partition date a run processes: param ``run_date`` if given, else its data interval's start."""
+    """The partition date a run processes: param ``run_date`` if given, else its logical date."""
     conf = dag_run.get("conf") or {}
-    value = conf.get("run_date") or str(dag_run.get("data_interval_start") or "")[:10]
+    value = conf.get("run_date") or str(dag_run.get("logical_date") or "")[:10]
     return parse_date(value, "run_date").isoformat()
 
 

@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC
 
 import duckdb
@@ -85,38 +86,46 @@ def ensure_raw_partition(
     return {"run_date": day, "path": str(path), "generated": generated, "sha256": current.sha256}
 
 
-def reprocess_late_partitions(run_date: str, lookback_days: int, run_id: str) -> list[dict[str, object]]:
-    """Reprocess every previous date (up to ``lookback_days`` back) whose raw file changed since it
-    was processed: dbt for that date, its exports and quality report, a registry record with the
-    row counts before and after."""
+def reprocess_late_partitions(
+    run_date: str, lookback_days: int, run_id: str, active: Callable[[str], bool] | None = None
+) -> list[dict[str, object]]:
+    """Load every previous date (up to ``lookback_days`` back) whose raw file is late: changed since it
+    was loaded, or never loaded (its run gave up waiting, failed, or never happened). Dates whose own
+    run is in flight (``active``) are left to it. For each: dbt for that date, its exports and quality
+    report, a registry record (run_type says which case) with the row counts before and after."""
     from datetime import datetime
 
-    from ecompipe.pipeline.bulk import dbt_build_range
+    from ecompipe.pipeline.bulk import ChunkFailedError, dbt_build_range
     from ecompipe.pipeline.quality import write_report
-    from ecompipe.pipeline.raw_fingerprints import changed_in_lookback
+    from ecompipe.pipeline.raw_fingerprints import late_in_lookback
     from ecompipe.pipeline.run_registry import RunRecord, record_run
 
     day = parse_date(run_date, "run_date").isoformat()
     done = []
-    for late in changed_in_lookback(day, lookback_days):
+    for found in late_in_lookback(day, lookback_days):
+        late = found.partition_date
+        if active is not None and active(late):
+            log.info("Late file of %s (%s) left to its own run, which is in flight", late, found.run_type)
+            continue
         before = _kept_rows(late)
         started = datetime.now(UTC).isoformat()
-        log.info("Late re-delivery of %s detected (file changed since it was processed): reprocessing", late)
-        dbt_build_range(late, late)
-        write_report(late)
-        after = _kept_rows(late)
-        record = RunRecord(
-            late,
-            f"{run_id}:late:{late}",
-            "late-data reprocess",
-            started,
-            datetime.now(UTC).isoformat(),
-            "success",
-            dbt_summary=f"late re-delivery found by the run for {day}; kept rows before {before}, after {after}",
+        log.info("Late file of %s found (%s): loading it", late, found.run_type)
+        try:
+            dbt_build_range(late, late)
+        except ChunkFailedError as exc:
+            # A bad late file must not stop this run (nor the next ones): record it and go on.
+            log.warning("Late file of %s could not be loaded, recorded as failed: %s", late, exc)
+            status, summary = "failed", f"{found.run_type} by the run for {day} failed: {exc}"
+        else:
+            write_report(late)
+            status = "success"
+            summary = f"{found.run_type} by the run for {day}; kept rows before {before}, after {_kept_rows(late)}"
+        ended = datetime.now(UTC).isoformat()
+        record_run(
+            RunRecord(late, f"{run_id}:late:{late}", found.run_type, started, ended, status, dbt_summary=summary)
         )
-        record_run(record)
-        done.append({"date": late, "kept_before": before, "kept_after": after})
-    log.info("Late data: %s", done or f"no change in the {lookback_days} day(s) before {day}")
+        done.append({"date": late, "run_type": found.run_type, "status": status, "kept_before": before})
+    log.info("Late data: %s", done or f"no late file in the {lookback_days} day(s) before {day}")
     return done
 
 
@@ -211,4 +220,8 @@ def record_run_outcome(run_date: str, context: dict[str, object]) -> dict[str, o
     if upstream_failed:
         raise RuntimeError(f"Run for {day} failed in {', '.join(sorted(upstream_failed))}; recorded as failed.")
     late = task_instance.xcom_pull(task_ids="reprocess_late_partitions") or []  # type: ignore[attr-defined]
-    return {**summary, "status": status, "reprocessed_dates": [str(item["date"]) for item in late]}
+    return {
+        **summary,
+        "status": status,
+        "reprocessed_dates": [str(item["date"]) for item in late if item.get("status") == "success"],
+    }

@@ -1,8 +1,9 @@
-"""The raw partition manifest: what each processed partition looked like when it was processed.
+"""Raw-file fingerprints: what each partition's file looked like when it was last loaded successfully.
 
-``main.raw_partition_manifest`` holds one row per partition date: size, data rows, sha256 and the
-run that processed it. A run compares the file on disk with it to skip a byte-identical partition,
-and to find late re-deliveries of the previous days.
+``main.raw_partition_manifest`` holds one row per loaded partition date: size, data rows, sha256 and
+the run that loaded it. A run compares the file on disk with it to skip a byte-identical partition,
+and to find the late files of the previous days: re-delivered (changed since it was loaded) or never
+loaded (a file that arrived after its run gave up, or whose run never happened).
 """
 
 from __future__ import annotations
@@ -90,14 +91,30 @@ def record(con: duckdb.DuckDBPyConnection, day: str, run_id: str) -> None:
     )
 
 
-def changed_in_lookback(run_date: str, lookback_days: int, warehouse: Path | None = None) -> list[str]:
-    """Previous dates (run_date-lookback .. run_date-1) processed before whose file changed since."""
+# Why a previous date is loaded again by a later run; the run registry's run_type says which.
+REDELIVERED = "late-data reprocess"
+NEVER_LOADED = "late-data first load"
+
+
+@dataclass(frozen=True)
+class LateFile:
+    partition_date: str
+    run_type: str  # REDELIVERED or NEVER_LOADED
+
+
+def late_in_lookback(run_date: str, lookback_days: int, warehouse: Path | None = None) -> list[LateFile]:
+    """Previous dates (run_date-lookback .. run_date-1) with a raw file that is not loaded as it is:
+    changed since it was loaded, or never loaded successfully."""
     day = parse_date(run_date, "run_date")
     days = [(day - timedelta(days=offset)).isoformat() for offset in range(lookback_days, 0, -1)]
     known = recorded_sha256(days, warehouse)
-    changed = []
+    late = []
     for previous in days:
         current = fingerprint(previous)
-        if previous in known and current is not None and current.sha256 != known[previous]:
-            changed.append(previous)
-    return changed
+        if current is None:
+            continue
+        if previous not in known:
+            late.append(LateFile(previous, NEVER_LOADED))
+        elif current.sha256 != known[previous]:
+            late.append(LateFile(previous, REDELIVERED))
+    return late

@@ -12,7 +12,8 @@ import pendulum
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.timetables.base import TimeRestriction
-from airflow.timetables.interval import CronDataIntervalTimetable
+
+from ecompipe.airflow.timetable import DailyPartitionTimetable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO_ROOT / "dags"
@@ -109,8 +110,12 @@ def test_every_dag_has_tags_owner_and_retries(dagbag: DagBag) -> None:
 
 
 def test_schedule_and_defaults(dag) -> None:
-    assert isinstance(dag.timetable, CronDataIntervalTimetable)
-    assert dag.timetable.summary == "0 2 * * *"
+    assert isinstance(dag.timetable, DailyPartitionTimetable)
+    assert dag.timetable.lag == timedelta(hours=2) and dag.timetable.summary == "daily, D+1 02:00 UTC"
+    # Registered by this package's Airflow plugin: without it the scheduler cannot deserialize the DAG.
+    from airflow import plugins_manager
+
+    assert DailyPartitionTimetable in plugins_manager.get_timetables_plugins().values()
     assert dag.catchup is False
     assert dag.max_active_runs == 1
     assert dag.start_date == pendulum.datetime(2024, 1, 1, tz="UTC")
@@ -147,23 +152,29 @@ def test_every_warehouse_task_uses_the_one_slot_pool(dag) -> None:  # the daily 
         assert task.pool == "duckdb_warehouse", f"{task.task_id} writes or reads the warehouse outside the pool"
 
 
-def test_run_date_comes_from_the_data_interval(dag) -> None:
-    """The run firing at D+1 02:00 has interval start D 02:00, and its dbt vars render to D."""
+def test_run_date_is_the_logical_date(dag) -> None:
+    """The run of partition D has logical date D 00:00 and interval [D, D+1), fires at D+1 02:00, and its
+    dbt vars render to D; the param run_date overrides it; a run with neither renders '' (refused)."""
     first = dag.timetable.next_dagrun_info(
         last_automated_data_interval=None,
         restriction=TimeRestriction(earliest=pendulum.datetime(2024, 1, 15, tz="UTC"), latest=None, catchup=True),
     )
     assert first.run_after == pendulum.datetime(2024, 1, 16, 2, tz="UTC")
+    assert first.logical_date == pendulum.datetime(2024, 1, 15, tz="UTC")
+    assert first.data_interval.end == pendulum.datetime(2024, 1, 16, tz="UTC")
+    following = dag.timetable.next_dagrun_info(
+        last_automated_data_interval=first.data_interval,
+        restriction=TimeRestriction(earliest=pendulum.datetime(2024, 1, 1, tz="UTC"), latest=None, catchup=True),
+    )
+    assert following.logical_date == pendulum.datetime(2024, 1, 16, tz="UTC")
     template = dag.get_task(PRODUCER_ID).vars["run_date"]
     env = dag.get_template_env()
-    rendered = env.from_string(template).render(
-        params={"run_date": None}, data_interval_start=first.data_interval.start
-    )
+    rendered = env.from_string(template).render(params={"run_date": None}, ds=first.logical_date.strftime("%Y-%m-%d"))
     assert rendered == "2024-01-15"
-    override = env.from_string(template).render(
-        params={"run_date": "2024-03-01"}, data_interval_start=first.data_interval.start
-    )
+    override = env.from_string(template).render(params={"run_date": "2024-03-01"}, ds="2024-01-15")
     assert override == "2024-03-01"
+    assert env.from_string(template).render(params={"run_date": "2024-03-01"}) == "2024-03-01"
+    assert env.from_string(template).render(params={"run_date": None}) == ""
     ingest = dag.get_task("ingest_raw_partition")
     assert list(ingest.op_args) == [template], "ingestion and dbt must process the same date"
     for name, sensor in _model_tasks(dag).items():  # a sensor's fallback run (a retry) builds the same date
@@ -239,19 +250,19 @@ def test_sensor_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     sensor = configured.get_task(SENSOR_ID)
     assert (sensor.poke_interval, sensor.timeout) == (7, 90)
     [alert] = configured.deadline if isinstance(configured.deadline, list) else [configured.deadline]
-    assert alert.interval == timedelta(days=1, minutes=30)
+    assert alert.interval == timedelta(days=1, hours=2, minutes=30)
     monkeypatch.setenv("PIPELINE_SENSOR_TIMEOUT_SECONDS", "-5")
     bag = DagBag(dag_folder=str(DAGS_DIR))
     assert any("PIPELINE_SENSOR_TIMEOUT_SECONDS must be" in str(error) for error in bag.import_errors.values())
 
 
-def test_deadline_is_two_hours_after_the_data_interval(dag) -> None:
+def test_deadline_is_two_hours_after_the_run_is_due(dag) -> None:
     from airflow.sdk import AsyncCallback, DeadlineReference
 
     [alert] = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
     assert alert.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
-    # Scheduled runs: logical date = data interval start, one-day interval -> interval end + 2 h.
-    assert alert.interval == timedelta(days=1, hours=2)
+    # Scheduled runs: logical date D 00:00, due at D+1 02:00 -> finished by D+1 04:00.
+    assert alert.interval == timedelta(days=1, hours=4)
     assert isinstance(alert.callback, AsyncCallback)
     assert alert.callback.path == "ecompipe.airflow.deadlines.record_deadline_miss"
     from ecompipe.airflow.deadlines import under_dags_test
