@@ -10,9 +10,10 @@ select
     count(*) as transactions,
     count(distinct customer_id) as customers,
     sum(total_amount) as revenue,
-from read_parquet(
-    coalesce(getvariable('pipeline_data_dir'), 'data') || '/processed/*/*.parquet',
-    hive_partitioning = true
-)
+from
+    read_parquet(
+        coalesce(getvariable('pipeline_data_dir'), 'data') || '/processed/*/*.parquet',
+        hive_partitioning = true
+    )
 group by date
 order by date;

@@ -7,7 +7,9 @@ select
     count(*) as transactions,
     sum(quantity) as units,
     sum(total_amount) as revenue,
-    round(100 * sum(total_amount) / sum(sum(total_amount)) over (partition by transaction_date), 1) as revenue_share_pct,
+    round(
+        100 * sum(total_amount) / sum(sum(total_amount)) over (partition by transaction_date), 1
+    ) as revenue_share_pct,
 from fct_transactions
 group by transaction_date, category
-order by transaction_date, revenue desc, category;
+order by transaction_date asc, revenue desc, category asc;

@@ -11,5 +11,5 @@ select
     max(transaction_date) as last_day,
 from agg_customer_daily
 group by customer_id
-order by total_spent desc, customer_id
+order by total_spent desc, customer_id asc
 limit 20;

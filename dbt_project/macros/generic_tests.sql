@@ -1,7 +1,22 @@
 {#-
-  Generic tests the project needs and dbt-core lacks (dbt packages cannot be installed here).
+  Generic tests the project needs and dbt-core lacks. They are written here rather than taken from
+  dbt_utils / dbt_expectations because the project builds offline, with dbt and its adapter only: no
+  `dbt deps`, no packages from the dbt hub. Names and arguments follow dbt_utils, so tools that know
+  those tests (dbt-score's uniqueness rules) recognise them.
   Each returns the failing rows; `where` (test config) narrows them to the run scope.
 -#}
+
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+    {#- A model's grain: groups of `combination_of_columns` that occur more than once (NULLs compare
+        equal, as in GROUP BY). Single-column keys use dbt's own `unique`. -#}
+    {%- set columns = combination_of_columns | join(', ') %}
+    select
+        {{ columns }},
+        count(*) as occurrences
+    from {{ model }}
+    group by {{ columns }}
+    having count(*) > 1
+{% endtest %}
 
 {% test accepted_range(model, column_name, min_value=none, max_value=none, inclusive=true) %}
     {#- Values outside [min_value, max_value] (or the open interval when inclusive is false). -#}

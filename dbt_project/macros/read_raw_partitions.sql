@@ -34,7 +34,8 @@
     {#- [(date, path)] for the scope; a full refresh lists every partition on disk. -#}
     {%- set files = [] -%}
     {%- set scope = run_scope() -%}
-    {%- if not execute -%}
+    {%- if not execute or target.name == 'lint' -%}
+        {#- Parsing, or compiling for a linter (target `lint`): no file is read. -#}
         {%- do return(files) -%}
     {%- endif -%}
     {%- if scope.full -%}

@@ -59,6 +59,11 @@
     {%- if flags.FULL_REFRESH -%}
         {%- do return({"full": true, "start": none, "end": none}) -%}
     {%- endif -%}
+    {%- if target.name == 'lint' -%}
+        {#- The `lint` target (profiles.yml), for tools that compile every model without running it
+            (sqlfluff's dbt templater): no scope needed, and raw_partition_files lists no file. -#}
+        {%- do return({"full": true, "start": none, "end": none}) -%}
+    {%- endif -%}
     {%- if execute and flags.WHICH in ('build', 'run', 'test', 'compile', 'show') -%}
         {{ exceptions.raise_compiler_error(
             "No run date given. Process one day with: dbt build --vars '{run_date: 2024-01-15}', "

@@ -37,8 +37,9 @@ expected as (
         count(*) as active_days_30d,
     from daily as anchor
     inner join daily as history
-        on history.customer_id = anchor.customer_id
-        and history.transaction_date between anchor.transaction_date - 29 and anchor.transaction_date
+        on
+            anchor.customer_id = history.customer_id
+            and history.transaction_date between anchor.transaction_date - 29 and anchor.transaction_date
     where {{ scope_filter_for_tests('anchor.transaction_date', days_after=29) }}
     group by anchor.customer_id, anchor.transaction_date
 
@@ -46,7 +47,10 @@ expected as (
 
 duplicated as (
 
-    select customer_id, transaction_date, 'duplicate row' as problem,
+    select
+        customer_id,
+        transaction_date,
+        'duplicate row' as problem,
     from rolling
     group by customer_id, transaction_date
     having count(*) > 1
@@ -65,9 +69,11 @@ different as (
         end as problem,
     from expected
     full outer join rolling
-        on rolling.customer_id = expected.customer_id
-        and rolling.transaction_date = expected.transaction_date
-    where rolling.customer_id is null
+        on
+            expected.customer_id = rolling.customer_id
+            and expected.transaction_date = rolling.transaction_date
+    where
+        rolling.customer_id is null
         or expected.customer_id is null
         or rolling.purchases_7d is distinct from expected.purchases_7d
         or rolling.spent_7d is distinct from expected.spent_7d

@@ -259,6 +259,7 @@ def test_bad_events_and_settings_say_what_to_do(pipeline: Pipeline, monkeypatch:
     monkeypatch.setenv(ts.DAYS_ENV, "a month")
     with pytest.raises(ValueError, match=ts.DAYS_ENV):
         ts.default_days()
+    monkeypatch.delenv(ts.DAYS_ENV)  # one bad setting stops every reader of the settings, so: unset it
     with pytest.raises(ts.SnapshotError, match="No warehouse.*make demo"):
         ts.build_snapshot(None, 3)
 

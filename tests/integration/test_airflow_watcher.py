@@ -64,7 +64,7 @@ def test_failing_dbt_test_fails_its_model_task_and_the_run(tmp_path: Path, monke
     assert "unusable_share" in output
     # Upstream models succeeded; everything behind the gate never ran.
     assert states["dbt.stg_raw__transactions.run"][0] == "success"
-    for blocked in ("dbt.fct_transactions.run", "dbt.dq_daily_run", "dbt.export_daily_parquet.run"):
+    for blocked in ("dbt.fct_transactions.run", "dbt.dq_daily.run", "dbt.export_daily_parquet.run"):
         assert states[blocked][0] == "upstream_failed", (blocked, states[blocked])
     # The producer ran `dbt build` once: its retry restores the results and skips (no second build);
     # the only other dbt runs are the test task's retries, for its one model, on the same date.

@@ -1,21 +1,93 @@
 """Write the scope's dates of the marts to hive-partitioned Parquet, and record what was written.
 
-The writing itself lives in ecompipe.exports (atomic rename, empty file for a date with no valid
-rows). This model's table is the export log: one row per (date, dataset) with path, rows, sha256.
+``processed/date=D/transactions_clean.parquet`` (fct_transactions) and
+``features/daily/date=D/features.parquet`` (fct_transaction_features), under the data folder
+(config ``export_data_dir``: ``$PIPELINE_DATA_DIR``, like profiles.yml). Self-contained: dbt runs
+it with the adapter's own libraries (pyarrow, duckdb) and the standard library, nothing else.
+
+* Rows are sorted by transaction_id and written with pyarrow (zstd), so the same rows give the same
+  bytes.
+* Each file is written to a temporary file in its folder, then renamed over the old one
+  (``os.replace``, atomic on POSIX): a reader sees the old file or the new one, never half of one.
+  The temporary name (``.<name>.<random>.tmp``) matches no ``*.parquet`` glob.
+* A date with no valid rows gets an empty file with the full schema, so a re-delivered day can shrink
+  to nothing without a stale file surviving.
+
+The model's table is the export log: one row per (date, dataset) with path, rows and sha256.
 (dbt-duckdb materializes Python models as tables, so the log holds the latest invocation.)
 """
 
 import datetime
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from ecompipe.exports import TARGETS, export_date, records_as_columns
+# (dataset, model, folder under the data dir, file name)
+TARGETS = (
+    ("processed", "fct_transactions", ("processed",), "transactions_clean.parquet"),
+    ("features", "fct_transaction_features", ("features", "daily"), "features.parquet"),
+)
+
+LOG_SCHEMA = pa.schema(
+    [
+        ("partition_date", pa.date32()),
+        ("dataset", pa.string()),
+        ("path", pa.string()),
+        ("row_count", pa.int64()),
+        ("sha256", pa.string()),
+    ]
+)
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _scope_dates(dbt, session):
+def _checked_date(value) -> str:
+    """A real YYYY-MM-DD calendar date, or an error: dates become folder names."""
+    text = str(value)
+    if not _ISO_DATE.fullmatch(text):
+        raise ValueError(f"partition_date must be a date in YYYY-MM-DD form, got {text!r}")
+    return datetime.date.fromisoformat(text).isoformat()
+
+
+def _data_dir(dbt) -> Path:
+    # A plain dbt.config.get("<literal>") call: dbt finds the keys a Python model reads by parsing it.
+    configured = dbt.config.get("export_data_dir")
+    if not configured:
+        raise ValueError("config export_data_dir is not set (dbt_project.yml, models: exports)")
+    return Path(configured).expanduser().resolve()
+
+
+def _file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks (files can be larger than memory)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_parquet_atomically(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        pq.write_table(table, tmp_name, compression="zstd")
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _scope_dates(dbt) -> list[str]:
     start, end = dbt.config.get("scope_start_date"), dbt.config.get("scope_end_date")
     if start and end:
-        first, last = datetime.date.fromisoformat(str(start)), datetime.date.fromisoformat(str(end))
+        first = datetime.date.fromisoformat(_checked_date(start))
+        last = datetime.date.fromisoformat(_checked_date(end))
         return [(first + datetime.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
     # Full refresh: every partition that was staged, including days with no valid row.
     staged = dbt.ref("stg_raw__transactions")
@@ -29,21 +101,20 @@ def model(dbt, session):
         "fct_transactions": dbt.ref("fct_transactions"),
         "fct_transaction_features": dbt.ref("fct_transaction_features"),
     }
-    records = []
-    for day in _scope_dates(dbt, session):
-        for target in TARGETS:
-            rows = relations[target.model].filter(f"partition_date = date '{day}'").arrow()
+    data_dir = _data_dir(dbt)
+    log = {name: [] for name in LOG_SCHEMA.names}
+    for day in _scope_dates(dbt):
+        day = _checked_date(day)
+        for dataset, model_name, folder, file_name in TARGETS:
+            rows = relations[model_name].filter(f"partition_date = date '{day}'").arrow()
             if isinstance(rows, pa.RecordBatchReader):
                 rows = rows.read_all()
-            records.append(export_date(rows, target, day))
-    schema = pa.schema(
-        [
-            ("partition_date", pa.string()),
-            ("dataset", pa.string()),
-            ("path", pa.string()),
-            ("row_count", pa.int64()),
-            ("sha256", pa.string()),
-        ]
-    )
-    table = pa.table(records_as_columns(records), schema=schema)
-    return table.set_column(0, "partition_date", table.column("partition_date").cast(pa.date32()))
+            ordered = rows.sort_by("transaction_id") if rows.num_rows else rows
+            path = data_dir.joinpath(*folder, f"date={day}", file_name)
+            _write_parquet_atomically(ordered, path)
+            log["partition_date"].append(datetime.date.fromisoformat(day))
+            log["dataset"].append(dataset)
+            log["path"].append(str(path))
+            log["row_count"].append(ordered.num_rows)
+            log["sha256"].append(_file_sha256(path))
+    return pa.table(log, schema=LOG_SCHEMA)

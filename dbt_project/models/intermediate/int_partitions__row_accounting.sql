@@ -19,7 +19,9 @@ partition_files as (
 
 rejects as (
 
-    select partition_date, count(distinct line) as rejected_lines,
+    select
+        partition_date,
+        count(distinct line) as rejected_lines,
     from {{ ref('stg_raw__rejects') }}
     where {{ scope_filter('partition_date') }}
     group by partition_date
@@ -31,12 +33,12 @@ classified as (
     select
         partition_date,
         count(*) as staged_rows,
-        count(*) filter (row_status = 'kept') as kept_rows,
-        count(*) filter (row_status = 'duplicate') as duplicate_rows,
-        count(*) filter (row_status = 'negative_price') as negative_price_rows,
-        count(*) filter (row_status = 'price_above_max') as price_above_max_rows,
-        count(*) filter (row_status = 'non_positive_quantity') as non_positive_quantity_rows,
-        count(*) filter (row_status = 'quarantined') as quarantined_rows,
+        count(*) filter (where row_status = 'kept') as kept_rows,
+        count(*) filter (where row_status = 'duplicate') as duplicate_rows,
+        count(*) filter (where row_status = 'negative_price') as negative_price_rows,
+        count(*) filter (where row_status = 'price_above_max') as price_above_max_rows,
+        count(*) filter (where row_status = 'non_positive_quantity') as non_positive_quantity_rows,
+        count(*) filter (where row_status = 'quarantined') as quarantined_rows,
     from {{ ref('int_transactions__classified') }}
     where {{ scope_filter('partition_date') }}
     group by partition_date
@@ -58,8 +60,8 @@ accounted as (
         coalesce(classified.quarantined_rows, 0) as quarantined_rows,
         coalesce(rejects.rejected_lines, 0) as rejected_rows,
     from partition_files
-    left join classified using (partition_date)
-    left join rejects using (partition_date)
+    left join classified on partition_files.partition_date = classified.partition_date
+    left join rejects on partition_files.partition_date = rejects.partition_date
 
 ),
 
@@ -67,8 +69,10 @@ final as (
 
     select
         *,
-        raw_rows - (kept_rows + duplicate_rows + negative_price_rows + price_above_max_rows
-            + non_positive_quantity_rows + quarantined_rows + rejected_rows) as unaccounted_rows,
+        raw_rows - (
+            kept_rows + duplicate_rows + negative_price_rows + price_above_max_rows
+            + non_positive_quantity_rows + quarantined_rows + rejected_rows
+        ) as unaccounted_rows,
         case when raw_rows > 0 then (quarantined_rows + rejected_rows) / raw_rows else 0 end as unusable_share,
         case when raw_rows > 0 then negative_price_rows / raw_rows else 0 end as negative_price_share,
         case when raw_rows > 0 then duplicate_rows / raw_rows else 0 end as duplicate_share,

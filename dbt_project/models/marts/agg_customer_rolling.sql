@@ -37,12 +37,14 @@ windowed as (
     from daily
     window
         last_7_days as (
-            partition by customer_id order by transaction_date
-            range between interval 6 days preceding and current row
+            partition by customer_id
+            order by transaction_date
+            range between interval '6 days' preceding and current row
         ),
         last_30_days as (
-            partition by customer_id order by transaction_date
-            range between interval {{ window_days - 1 }} days preceding and current row
+            partition by customer_id
+            order by transaction_date
+            range between interval '{{ window_days - 1 }} days' preceding and current row
         )
 
 ),

@@ -14,8 +14,8 @@ accounting as (
 
 test_results as (
 
-    -- Written by the on-run-end hook (macros/record_test_results.sql).
-    select * from main.dbt_test_results
+    -- Recorded by the on-run-end hook (macros/record_test_results.sql).
+    select * from {{ ref('stg_dbt_hooks__test_results') }}
 
 ),
 
@@ -28,7 +28,8 @@ accounting_checks as (
         'error' as severity,
         case when unaccounted_rows = 0 then 'pass' else 'fail' end as status,
         abs(unaccounted_rows) as failures,
-        format('raw {} = kept {} + duplicates {} + invalid {} + quarantined {} + rejected {}{}',
+        format(
+            'raw {} = kept {} + duplicates {} + invalid {} + quarantined {} + rejected {}{}',
             raw_rows, kept_rows, duplicate_rows,
             negative_price_rows + price_above_max_rows + non_positive_quantity_rows,
             quarantined_rows, rejected_rows,
@@ -49,9 +50,10 @@ latest_tests as (
         test_results.failures,
         test_results.message,
     from accounting
-    join test_results
-        on accounting.partition_date between coalesce(test_results.scope_start, accounting.partition_date)
-                                         and coalesce(test_results.scope_end, accounting.partition_date)
+    inner join test_results
+        on
+            accounting.partition_date between coalesce(test_results.scope_start, accounting.partition_date)
+            and coalesce(test_results.scope_end, accounting.partition_date)
     qualify row_number() over (
         partition by accounting.partition_date, test_results.test_name
         order by test_results.recorded_at desc

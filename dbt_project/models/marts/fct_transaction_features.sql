@@ -29,8 +29,9 @@ joined as (
         customer_daily.avg_order_value as customer_avg_order_value,
     from transactions
     left join customer_daily
-        on transactions.customer_id = customer_daily.customer_id
-        and transactions.transaction_date = customer_daily.transaction_date
+        on
+            transactions.customer_id = customer_daily.customer_id
+            and transactions.transaction_date = customer_daily.transaction_date
 
 )
 

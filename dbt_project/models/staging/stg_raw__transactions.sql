@@ -28,10 +28,10 @@ typed as (
         try_cast(trim(price) as decimal(18, 2)) as price,
         try_cast(trim(quantity) as integer) as quantity,
         nullif(trim(payment_method), '') as payment_method,
-        cast(try_cast(trim("timestamp") as timestamptz) at time zone 'UTC' as timestamp) as transaction_at,
+        cast(try_cast(trim(timestamp) as timestamptz) at time zone 'UTC' as timestamp) as transaction_at,
         price as price_text,
         quantity as quantity_text,
-        "timestamp" as timestamp_text,
+        timestamp as timestamp_text,
     from source
 
 ),
