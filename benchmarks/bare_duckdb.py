@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -125,13 +126,14 @@ def run(csv: Path, day: str, out_dir: Path) -> dict[str, int]:
     return {"clean_rows": int(clean_rows), "feature_rows": int(feature_rows)}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, run_day: Callable[[Path, str, Path], dict[str, int]] = run) -> int:
+    """The command line of this script and of lab_pandas.py (which passes its own ``run_day``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--csv", type=Path, required=True)
     parser.add_argument("--date", required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.csv, args.date, args.out)))
+    print(json.dumps(run_day(args.csv, args.date, args.out)))
     return 0
 
 
