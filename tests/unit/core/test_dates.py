@@ -26,3 +26,8 @@ def test_date_range_is_inclusive_and_ordered() -> None:
 def test_date_range_refuses_reversed_bounds() -> None:
     with pytest.raises(InvalidDateError, match="before"):
         list(date_range("2024-01-02", "2024-01-01"))
+
+
+def test_an_empty_date_says_how_to_name_one_in_airflow() -> None:
+    with pytest.raises(InvalidDateError, match=r"run_date is empty.*--logical-date YYYY-MM-DD"):
+        parse_date("", "run_date")
