@@ -9,6 +9,15 @@ DBT := $(CURDIR)/$(VENV)/bin/dbt
 STAMP := $(VENV)/.installed
 
 # Paths and services (override on the command line or in the environment).
+# The profile: embedded (default: one DuckDB file, LocalExecutor) or cluster (PostgreSQL, Celery workers,
+# DuckLake: mk/cluster.mk, docs/scaling-out.md), whose data lives in its own folder.
+PIPELINE_PROFILE ?= embedded
+CLUSTER_DIR ?= $(CURDIR)/cluster
+CLUSTER_DATA_DIR ?= $(CLUSTER_DIR)/data
+ifeq ($(PIPELINE_PROFILE),cluster)
+export PIPELINE_CLUSTER_DIR ?= $(CLUSTER_DIR)
+export PIPELINE_DATA_DIR ?= $(CLUSTER_DATA_DIR)
+endif
 export PIPELINE_DATA_DIR ?= $(CURDIR)/data
 export DUCKDB_PATH ?= $(PIPELINE_DATA_DIR)/warehouse.duckdb
 export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
@@ -28,8 +37,8 @@ MANIFEST := dbt_project/target/manifest.json
 # Feature areas keep their targets in mk/*.mk (docs, dashboard, sql shell, benchmarks, ...).
 -include mk/*.mk
 
-.PHONY: help install manifest generate demo test test-fast lint airflow airflow-stop airflow-status \
-	backfill backfill-bulk rerun full-refresh summary clean distclean
+.PHONY: help install manifest generate demo system-packages test test-fast lint airflow airflow-stop airflow-status \
+	backfill backfill-bulk rerun full-refresh status summary clean distclean
 
 help: ## list the targets
 	@grep -h -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-15s %s\n", $$1, $$2}'
@@ -54,53 +63,62 @@ $(MANIFEST): $(STAMP) $(DBT_SOURCES)
 manifest: $(MANIFEST) ## dbt parse: the manifest Cosmos renders the DAG from
 
 generate: $(STAMP) ## generate raw partitions: make generate START=2024-01-01 END=2024-01-07 [ROWS=1000]
-	$(PY) scripts/generate_ecommerce_data.py --start-date $(START) --end-date $(END) --rows $(ROWS)
+	$(VENV)/bin/ecompipe generate --start-date $(START) --end-date $(END) --rows $(ROWS)
 
 demo: $(MANIFEST) ## fresh clone -> a week of data through Airflow -> per-date summary
-	$(PY) scripts/generate_ecommerce_data.py --start-date $(DEMO_START) --end-date $(DEMO_END) --rows $(ROWS)
-	PIPELINE_SCHEDULE_END_DATE=$(DEMO_END) $(PY) scripts/airflow_local.py demo $(DEMO_START) $(DEMO_END)
-	$(PY) -m ecompipe.reports.docs_site generate
-	$(PY) -m ecompipe.reports.summary $(DEMO_START) $(DEMO_END)
+	$(VENV)/bin/ecompipe generate --start-date $(DEMO_START) --end-date $(DEMO_END) --rows $(ROWS)
+	PIPELINE_SCHEDULE_END_DATE=$(DEMO_END) $(VENV)/bin/ecompipe demo $(DEMO_START) $(DEMO_END)
+	$(VENV)/bin/ecompipe docs generate
+	$(VENV)/bin/ecompipe summary $(DEMO_START) $(DEMO_END)
 
 airflow: $(MANIFEST) $(DOCS_INDEX) ## start Airflow 3 (scheduler, dag-processor, triggerer, api-server) for this repo
-	$(PY) scripts/airflow_local.py start
+	$(VENV)/bin/ecompipe airflow start
 
 airflow-stop: ## stop exactly the Airflow processes `make airflow` started
-	$(PY) scripts/airflow_local.py stop
+	$(VENV)/bin/ecompipe airflow stop
 
 airflow-status: ## which Airflow components run, and the UI address
-	$(PY) scripts/airflow_local.py status
+	$(VENV)/bin/ecompipe airflow status
 
 backfill: $(MANIFEST) ## make backfill START=... END=... [MAX_ACTIVE_RUNS=3] [REPROCESS=none|failed|completed]
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=2024-01-01 END=2024-01-31"; exit 2; }
-	$(PY) scripts/airflow_local.py backfill $(START) $(END) --max-active-runs $(MAX_ACTIVE_RUNS) --reprocess $(REPROCESS)
+	$(VENV)/bin/ecompipe backfill $(START) $(END) --max-active-runs $(MAX_ACTIVE_RUNS) --reprocess $(REPROCESS)
 
 rerun: $(MANIFEST) ## reprocess one date through Airflow: make rerun DATE=2024-01-15
 	@test -n "$(DATE)" || { echo "usage: make rerun DATE=2024-01-15"; exit 2; }
-	$(PY) scripts/airflow_local.py rerun $(DATE)
+	$(VENV)/bin/ecompipe rerun $(DATE)
 
 CHUNK_DAYS ?= 31
 backfill-bulk: $(MANIFEST) ## a long range fast, one dbt build per chunk: make backfill-bulk START=... END=... [CHUNK_DAYS=31]
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill-bulk START=2024-01-01 END=2024-12-31 [CHUNK_DAYS=31]"; exit 2; }
-	$(PY) scripts/airflow_local.py backfill-bulk $(START) $(END) --chunk-days $(CHUNK_DAYS)
+	$(VENV)/bin/ecompipe backfill-bulk $(START) $(END) --chunk-days $(CHUNK_DAYS)
 
 full-refresh: $(MANIFEST) ## rebuild every model from every raw partition (dbt build --full-refresh)
-	cd dbt_project && $(DBT) build --full-refresh
+	cd dbt_project && $(if $(filter cluster,$(PIPELINE_PROFILE)),$(CURDIR)/$(VENV)/bin/ecompipe-dbt,$(DBT)) build --full-refresh
+
+status: $(STAMP) ## each date's status (loaded, failed, no raw file, never run): make status START=... END=...
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make status START=2024-01-01 END=2024-01-31"; exit 2; }
+	$(VENV)/bin/ecompipe status $(START) $(END)
 
 summary: $(STAMP) ## per-date summary: make summary START=2024-01-01 END=2024-01-07
-	$(PY) -m ecompipe.reports.summary $(or $(START),$(DEMO_START)) $(or $(END),$(DEMO_END))
+	$(VENV)/bin/ecompipe summary $(or $(START),$(DEMO_START)) $(or $(END),$(DEMO_END))
 
-test: $(MANIFEST) ## the whole test suite (unit, dbt, DAG integrity, real Airflow)
+system-packages: ## install the Debian packages the tests need (Chromium, PostgreSQL, Redis), when run as root
+	@scripts/install_debian_packages.sh chromium postgresql redis-server
+
+test: $(MANIFEST) system-packages ## the whole test suite (unit, dbt, DAG integrity, pages, real Airflow)
 	$(PY) -m pytest -ra
 
-test-fast: $(MANIFEST) ## everything but the real-Airflow tests
-	$(PY) -m pytest -ra -m "not airflow"
+test-fast: $(MANIFEST) ## the quick tiers (unit, DAG integrity, dbt on tiny data): under 3 minutes
+	$(PY) -m pytest -ra -m "not airflow and not slow"
 
-lint: $(STAMP) ## ruff
+lint: $(MANIFEST) ## ruff (Python), sqlfluff (dbt SQL) and dbt-score (every model >= 9)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	cd dbt_project && ../$(VENV)/bin/sqlfluff lint
+	cd dbt_project && ../$(VENV)/bin/dbt-score lint --manifest target/manifest.json --fail-any-item-under 9
 
 clean: ## remove generated data, Airflow home and dbt target (keeps .venv)
-	-@test -x $(PY) && $(PY) scripts/airflow_local.py stop >/dev/null 2>&1 || true
+	-@test -x $(VENV)/bin/ecompipe && $(VENV)/bin/ecompipe airflow stop >/dev/null 2>&1 || true
 	rm -rf data airflow_home dbt_project/target dbt_project/logs logs
 
 distclean: clean ## clean, and remove .venv

@@ -12,21 +12,15 @@ Airflow DAG file: configuration only; no work at parse time.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import DAG, Param, task
 
 from ecompipe.airflow.assets import FEATURES_ASSET, features_event_extra
-from ecompipe.airflow.task_defaults import WAREHOUSE_POOL, default_task_args
+from ecompipe.airflow.task_defaults import WAREHOUSE_POOL, common_dag_args
 
 with DAG(
     dag_id="end_to_end_data_pipeline_bulk",
     description="Backfill a date range in chunks: one dbt build per chunk, identical to the daily runs",
     schedule=None,
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_task_args(),
     tags=["backfill", "bulk", "dbt", "duckdb"],
     params={
         "start_date": Param("2024-01-01", type="string", pattern=r"^\d{4}-\d{2}-\d{2}$", description="First date."),
@@ -39,6 +33,7 @@ with DAG(
         ),
     },
     doc_md=__doc__,
+    **common_dag_args(),
 ) as dag:
 
     @task

@@ -16,22 +16,16 @@ Airflow DAG file: configuration only; no work at parse time.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import DAG, Param, task
 
 from ecompipe.airflow.assets import FEATURES_ASSET
-from ecompipe.airflow.task_defaults import WAREHOUSE_POOL, default_task_args
+from ecompipe.airflow.task_defaults import WAREHOUSE_POOL, common_dag_args
 from ecompipe.settings import MAX_SNAPSHOT_DAYS, get_settings
 
 with DAG(
     dag_id="training_snapshot",
     description="Last N days of fct_transaction_features -> one Parquet file + manifest, on each features update",
     schedule=[FEATURES_ASSET],
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_task_args(),
     tags=["training", "features", "asset-triggered", "duckdb"],
     params={
         "days": Param(
@@ -49,6 +43,7 @@ with DAG(
         ),
     },
     doc_md=__doc__,
+    **common_dag_args(),
 ) as dag:
 
     @task

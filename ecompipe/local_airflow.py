@@ -4,6 +4,9 @@ The components (scheduler, dag-processor, api-server, triggerer) run as separate
 own process group with a pid file, so ``stop`` ends exactly them and everything they spawned (``airflow
 standalone``'s children survive a TERM; these do not). Nothing here assumes SQLite or an executor:
 ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` and ``AIRFLOW__CORE__EXECUTOR`` from the environment win.
+
+Everything else goes through Airflow's REST API with the official client (``apache-airflow-client``,
+the version of the Airflow it talks to); see ``connect``.
 """
 
 from __future__ import annotations
@@ -16,62 +19,76 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from datetime import time as clock
 from pathlib import Path
 from typing import Any
 
+import urllib3
+from airflow_client.client import (
+    ApiClient,
+    ApiException,
+    BackfillApi,
+    BackfillPostBody,
+    Configuration,
+    DAGApi,
+    DAGPatchBody,
+    DagRunApi,
+    DAGRunResponse,
+    DagRunState,
+    DagRunType,
+    MonitorApi,
+    ReprocessBehavior,
+    TaskInstanceApi,
+    TaskInstanceResponse,
+    TriggerDAGRunPostBody,
+)
+from airflow_client.client.rest import RESTResponse
+
+from ecompipe.airflow_shell import write_activate_script
 from ecompipe.core.dates import InvalidDateError, date_range, parse_date
-from ecompipe.settings import REPO_ROOT, pipeline_env
+from ecompipe.settings import REPO_ROOT, get_settings, pipeline_env
 
 DAG_ID = "end_to_end_data_pipeline"
+BULK_DAG_ID = "end_to_end_data_pipeline_bulk"
 WAREHOUSE_POOL = "duckdb_warehouse"
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 ADMIN_USER = "admin"
 
 
+class AirflowError(RuntimeError):
+    """The local Airflow cannot do what was asked (not running, busy port, a backfill still open, ...)."""
+
+
 def airflow_home() -> Path:
-    configured = os.environ.get("AIRFLOW_HOME")
-    return Path(configured).resolve() if configured else REPO_ROOT / "airflow_home"
-
-
-def _default_port_base() -> int:
-    # Derived from the checkout's path: a second checkout on the same machine gets other ports,
-    # and neither uses 8080, where another Airflow may already listen.
-    return 20_000 + (zlib.crc32(str(REPO_ROOT).encode()) % 5_000) * 3
-
-
-def api_port() -> int:
-    return int(os.environ.get("AIRFLOW_API_PORT", _default_port_base()))
-
-
-def api_host() -> str:
-    return os.environ.get("AIRFLOW_API_HOST", "127.0.0.1")
+    return get_settings().airflow_home.expanduser().resolve()
 
 
 def api_url() -> str:
-    return f"http://{api_host() if api_host() != '0.0.0.0' else '127.0.0.1'}:{api_port()}"
+    settings = get_settings()
+    host = "127.0.0.1" if settings.airflow_api_host == "0.0.0.0" else settings.airflow_api_host
+    return f"http://{host}:{settings.airflow_api_port}"
 
 
 def airflow_env() -> dict[str, str]:
     """The environment every Airflow command of this repo runs with (user settings win)."""
-    base = _default_port_base()
+    settings = get_settings()
+    # `make airflow` is for trying the pipeline out: demo mode, unless PIPELINE_MODE says otherwise.
+    mode = settings.pipeline_mode if "pipeline_mode" in settings.model_fields_set else "demo"
+    docs_target = REPO_ROOT / "dbt_project" / "target" / "docs"  # published by `make docs-generate`
     ours = {
         "AIRFLOW_HOME": str(airflow_home()),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
-        "AIRFLOW__API__HOST": api_host(),
-        "AIRFLOW__API__PORT": str(api_port()),
+        "AIRFLOW__API__HOST": settings.airflow_api_host,
+        "AIRFLOW__API__PORT": str(settings.airflow_api_port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url()}/execution/",
         "AIRFLOW__API__BASE_URL": api_url(),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": os.environ.get("AIRFLOW_WORKER_LOG_PORT", str(base + 1)),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": os.environ.get("AIRFLOW_TRIGGER_LOG_PORT", str(base + 2)),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.airflow_worker_log_port),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.airflow_trigger_log_port),
         # New DAG files are picked up within seconds, not the default five minutes.
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
         # No calls to the internet: Cosmos, dbt and Airflow telemetry off.
@@ -79,43 +96,46 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
         "DO_NOT_TRACK": "1",
         "SCARF_ANALYTICS": "false",
-        "PIPELINE_MODE": os.environ.get("PIPELINE_MODE", "demo"),
+        "PIPELINE_MODE": mode,
+        "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": json.dumps(
+            {"ecommerce": {"dir": str(docs_target), "name": "dbt Docs (ecommerce)"}}
+        ),
         **pipeline_env(),
     }
-    docs_target = REPO_ROOT / "dbt_project" / "target" / "docs"  # published by `make docs-generate`
-    ours["AIRFLOW__COSMOS__DBT_DOCS_PROJECTS"] = json.dumps(
-        {"ecommerce": {"dir": str(docs_target), "name": "dbt Docs (ecommerce)"}}
-    )
     env = dict(os.environ)
     for key, value in ours.items():
-        if key.startswith("AIRFLOW__") and key in os.environ and key not in ("AIRFLOW__CORE__DAGS_FOLDER",):
-            continue  # an explicit setting of the user's wins
+        if key.startswith("AIRFLOW__") and key in os.environ and key != "AIRFLOW__CORE__DAGS_FOLDER":
+            continue  # an explicit Airflow setting of the user's wins (but the DAGs are this repo's)
         env[key] = value
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
-def _airflow(*args: str, check: bool = True, quiet: bool = True) -> subprocess.CompletedProcess[str]:
-    command = [str(Path(sys.executable).parent / "airflow"), *args]
-    completed = subprocess.run(command, env=airflow_env(), capture_output=quiet, text=True, check=False)
-    if check and completed.returncode != 0:
-        detail = (completed.stderr or "")[-2000:] if quiet else ""
-        raise RuntimeError(f"`airflow {' '.join(args)}` failed (exit {completed.returncode}):\n{detail}")
-    return completed
+def _airflow_cli() -> str:
+    return str(Path(sys.executable).parent / "airflow")
+
+
+def _airflow(*args: str) -> None:
+    completed = subprocess.run([_airflow_cli(), *args], env=airflow_env(), capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise AirflowError(
+            f"`airflow {' '.join(args)}` failed (exit {completed.returncode}):\n{completed.stderr[-2000:]}"
+        )
 
 
 # --------------------------------------------------------------------------------------------------
 # Processes
 
 
-def _run_dir() -> Path:
-    path = airflow_home() / "run"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _pid_file(component: str) -> Path:
-    return _run_dir() / f"{component}.pid"
+    run_dir = airflow_home() / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir / f"{component}.pid"
+
+
+def _pid(component: str) -> int:
+    pid_file = _pid_file(component)
+    return int(pid_file.read_text().strip() or 0) if pid_file.exists() else 0
 
 
 def service_log(component: str) -> Path:
@@ -132,15 +152,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie leader still "exists" for killpg: look for a live member of the group instead.
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
+
+
 def running_components() -> dict[str, int]:
-    found = {}
-    for component in COMPONENTS:
-        pid_file = _pid_file(component)
-        if pid_file.exists():
-            pid = int(pid_file.read_text().strip() or 0)
-            if pid and _alive(pid):
-                found[component] = pid
-    return found
+    return {component: pid for component in COMPONENTS if (pid := _pid(component)) and _alive(pid)}
 
 
 def _port_free(port: int) -> bool:
@@ -158,6 +190,8 @@ def prepare() -> None:
     print(f"Airflow home: {airflow_home()}", flush=True)
     _airflow("db", "migrate")
     _airflow("pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writing process: serialises warehouse tasks")
+    # The plain `airflow` CLI in a shell: `source airflow_home/activate` gives it this environment.
+    write_activate_script(airflow_env(), Path(sys.executable).parent)
 
 
 def start(wait: bool = True) -> None:
@@ -166,27 +200,27 @@ def start(wait: bool = True) -> None:
         print(f"Airflow is already running (pids {sorted(already.values())}): {api_url()}")
         return
     if already:
-        stop()
-    busy = [port for port in (api_port(),) if not _port_free(port)]
-    if busy:
-        raise RuntimeError(
-            f"Port {busy[0]} is in use by another program. Choose another: AIRFLOW_API_PORT=NNNNN make airflow"
+        stop()  # a partial set (one component died): start all of them afresh
+    port = get_settings().airflow_api_port
+    if not _port_free(port):
+        raise AirflowError(
+            f"Port {port} is in use by another program. Choose another: AIRFLOW_API_PORT=NNNNN make airflow"
         )
     manifest = REPO_ROOT / "dbt_project" / "target" / "manifest.json"
     if not manifest.exists():
-        raise RuntimeError(f"dbt manifest missing ({manifest}): run `make manifest` first.")
+        raise AirflowError(f"dbt manifest missing ({manifest}): run `make manifest` first.")
     prepare()
     for component in COMPONENTS:
         log_path = service_log(component)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "airflow"), component],
+                [_airflow_cli(), component],
                 env=airflow_env(),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                start_new_session=True,  # own process group: stop() kills it and all its children
+                start_new_session=True,  # its own process group: stop() ends it and all its children
                 cwd=str(REPO_ROOT),
             )
         _pid_file(component).write_text(str(process.pid))
@@ -197,16 +231,10 @@ def start(wait: bool = True) -> None:
 
 
 def stop(timeout: float = 20.0) -> None:
-    groups = {}
-    for component in COMPONENTS:
-        pid_file = _pid_file(component)
-        if not pid_file.exists():
-            continue
-        pid = int(pid_file.read_text().strip() or 0)
-        if pid and _alive(pid):
-            groups[component] = pid
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
+    groups = running_components()  # component -> pid, the leader of its process group
+    for pid in groups.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(_group_alive(pid) for pid in groups.values()):
         time.sleep(0.2)
@@ -220,167 +248,199 @@ def stop(timeout: float = 20.0) -> None:
     print(f"Airflow stopped ({len(groups)} component(s))." if groups else "Airflow was not running.")
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie leader still "exists": look for any live member of the group.
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+def status() -> None:
+    running = running_components()
+    for component in COMPONENTS:
+        print(f"{component:<14} {f'running (pid {running[component]})' if component in running else 'stopped'}")
+    if running:
+        print(f"UI: {api_url()}  login: {ADMIN_USER} / {admin_password()}")
 
 
 # --------------------------------------------------------------------------------------------------
-# REST API
+# REST API: the official client, logged in with the simple auth manager's generated admin password
+
+LOCKED_RETRY_PAUSES = (1, 2, 4, 8, 16)  # seconds; about half a minute in all
+REQUEST_TIMEOUT = 30.0  # seconds, when a call does not set its own (the client's default is none)
+PAGE_SIZE = 100  # Airflow's default maximum_page_limit
 
 
-def _password_file() -> Path:
-    return airflow_home() / "simple_auth_manager_passwords.json.generated"
+def _password_file(home: Path | None = None) -> Path:
+    return (home or airflow_home()) / "simple_auth_manager_passwords.json.generated"
 
 
-def admin_password() -> str | None:
+def admin_password(home: Path | None = None) -> str | None:
     try:
-        return json.loads(_password_file().read_text()).get(ADMIN_USER)
+        return json.loads(_password_file(home).read_text()).get(ADMIN_USER)
     except (OSError, ValueError):
         return None
 
 
-class _DatabaseLockedError(RuntimeError):
-    """Airflow answered 503 because its SQLite metadata database was locked; safe to retry."""
+class AirflowClient(ApiClient):
+    """The client's ``ApiClient``, retrying Airflow's "database is locked" 503 and with a timeout.
+
+    SQLite (the default metadata DB) refuses a write while the scheduler holds its lock: Airflow answers
+    503 "Database is locked" and nothing was written, so the same request is sent again. Every
+    generated API method sends its request through ``call_api``, and reads the answer after it.
+    """
+
+    def call_api(  # type: ignore[override]
+        self, method: str, url: str, header_params=None, body=None, post_params=None, _request_timeout=None
+    ) -> RESTResponse:
+        request = (method, url, header_params, body, post_params, _request_timeout or REQUEST_TIMEOUT)
+        for pause in LOCKED_RETRY_PAUSES:
+            response = super().call_api(*request)
+            if response.status != 503 or b"locked" not in response.read().lower():
+                return response
+            detail = response.read().decode(errors="replace")[:200]
+            print(f"Airflow's metadata database is busy ({detail}); retrying in {pause} s", flush=True)
+            time.sleep(pause)
+        return super().call_api(*request)
 
 
-@dataclass
-class ApiClient:
-    base: str
-    token: str | None = None
+class Api:
+    """The groups of the client's API this project uses, sharing one logged-in ``AirflowClient``."""
 
-    def _request(self, method: str, path: str, body: object | None = None) -> object:
-        # SQLite (the default metadata DB) refuses a write while the scheduler holds its lock: Airflow
-        # answers 503 "database is locked" and nothing was written, so the same request is retried.
-        for pause in (1, 2, 4, 8, 16):
-            try:
-                return self._request_once(method, path, body)
-            except _DatabaseLockedError as exc:
-                print(f"Airflow's metadata database is busy ({exc}); retrying in {pause} s", flush=True)
-                time.sleep(pause)
-        return self._request_once(method, path, body)
+    def __init__(self, client: AirflowClient) -> None:
+        self.client = client
+        self.dags = DAGApi(client)
+        self.dag_runs = DagRunApi(client)
+        self.backfills = BackfillApi(client)
+        self.task_instances = TaskInstanceApi(client)
+        self.monitor = MonitorApi(client)
 
-    def _request_once(self, method: str, path: str, body: object | None) -> object:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.base}{path}", data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                payload = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:1000]
-            error = _DatabaseLockedError if exc.code == 503 and "locked" in detail.lower() else RuntimeError
-            raise error(f"Airflow API {method} {path} answered {exc.code}: {detail}") from None
-        return json.loads(payload) if payload else None
 
-    def login(self) -> ApiClient:
-        password = admin_password()
-        if password is None:
-            raise RuntimeError(f"No admin password yet in {_password_file()}: is the api-server running?")
-        answer = self._request("POST", "/auth/token", {"username": ADMIN_USER, "password": password})
-        self.token = answer["access_token"]  # type: ignore[index]
-        return self
+def _token(client: AirflowClient, password: str) -> str:
+    # POST /auth/token belongs to the auth manager, not to the REST API the client is generated from
+    # (its README fetches the token by hand): the same client sends it, so a locked database is retried.
+    request = client.param_serialize(
+        "POST",
+        "/auth/token",
+        header_params={"Content-Type": "application/json", "Accept": "application/json"},
+        body={"username": ADMIN_USER, "password": password},
+    )
+    response = client.call_api(*request[:4])
+    response.read()
+    answer = client.response_deserialize(response, {"200": "object", "201": "object"}).data
+    return str(answer["access_token"])
 
-    def get(self, path: str) -> object:
-        return self._request("GET", path)
 
-    def post(self, path: str, body: object) -> object:
-        return self._request("POST", path, body)
+def connect(url: str | None = None, home: Path | None = None) -> Api:
+    """A logged-in client of the Airflow at ``url`` (default: this repo's) whose home is ``home``."""
+    password = admin_password(home)
+    if password is None:
+        raise AirflowError(f"No admin password yet in {_password_file(home)}: is the api-server running?")
+    client = AirflowClient(Configuration(host=url or api_url()))
+    client.configuration.access_token = _token(client, password)
+    return Api(client)
 
-    def patch(self, path: str, body: object) -> object:
-        return self._request("PATCH", path, body)
+
+def describe_error(error: BaseException) -> str | None:
+    """A one-paragraph message for an error of this module or the client, else None (a bug: traceback)."""
+    if isinstance(error, AirflowError):
+        return str(error)
+    if isinstance(error, ApiException):
+        detail = (error.body or error.reason or "").strip()[:1000]
+        return f"Airflow API answered {error.status}: {detail}"
+    if isinstance(error, urllib3.exceptions.HTTPError):
+        reason = getattr(error, "reason", None) or error
+        return f"Cannot reach Airflow's API at {api_url()} ({reason}): is it running (make airflow-status)?"
+    return None
 
 
 def wait_until_healthy(timeout: float = 180.0) -> None:
     """Wait for the api-server, a healthy scheduler and the DAG being parsed."""
     started = time.monotonic()
     print(f"Waiting for Airflow at {api_url()} ...", flush=True)
-    client: ApiClient | None = None
+    anonymous = Api(AirflowClient(Configuration(host=api_url())))  # the health endpoint needs no login
+    api: Api | None = None
     last_problem = "api-server not answering"
     while time.monotonic() - started < timeout:
         dead = [c for c in COMPONENTS if c not in running_components()]
         if dead:
-            raise RuntimeError(f"Airflow component(s) {dead} exited during start-up: see {service_log(dead[0])}")
+            raise AirflowError(f"Airflow component(s) {dead} exited during start-up: see {service_log(dead[0])}")
         try:
-            health = ApiClient(api_url()).get("/api/v2/monitor/health")
-            scheduler = health.get("scheduler", {}).get("status")  # type: ignore[union-attr]
+            scheduler = anonymous.monitor.get_health().scheduler.status
             if scheduler != "healthy":
                 last_problem = f"scheduler {scheduler}"
             else:
-                client = client or ApiClient(api_url()).login()
-                client.get(f"/api/v2/dags/{DAG_ID}")
+                api = api or connect()
+                api.dags.get_dag(DAG_ID)  # 404 until the dag-processor has parsed it
                 print(f"Airflow is ready ({time.monotonic() - started:.0f}s).", flush=True)
                 return
-        except (OSError, RuntimeError) as exc:
-            last_problem = str(exc)[:200]
+        except (AirflowError, ApiException, urllib3.exceptions.HTTPError) as exc:
+            last_problem = (describe_error(exc) or str(exc))[:200]
         time.sleep(2)
-    raise RuntimeError(
+    raise AirflowError(
         f"Airflow not ready after {timeout:.0f}s ({last_problem}); logs: {service_log('scheduler').parent}"
     )
 
 
-def client() -> ApiClient:
-    return ApiClient(api_url()).login()
+def set_paused(api: Api, paused: bool, dag_id: str = DAG_ID) -> None:
+    api.dags.patch_dag(dag_id, DAGPatchBody(is_paused=paused), update_mask=["is_paused"])
 
 
 # --------------------------------------------------------------------------------------------------
 # Backfill, rerun and reprocessing, with progress
 #
-# The daily DAG runs dbt through Cosmos WATCHER: one producer task runs the date's `dbt build` and a
-# sensor per model reports it. A *cleared* run (try 2) breaks that: the producer skips itself and every
-# sensor falls back to running dbt for its own model, ~21 dbt processes for the date instead of one.
-# So nothing here clears a run: a date that already has a run and is to be processed again gets a
-# fresh manual run (try 1 everywhere, one `dbt build`), and only dates without a run go through
-# Airflow's backfill (which, for a date with a run, would clear it).
+# Nothing here clears a run: a date that already has a run and is to be processed again gets a fresh
+# manual run, and only dates without a run go through Airflow's backfill (which, for a date with a run,
+# would clear it). A fresh run leaves the earlier one as it was (its state, logs and run-registry record:
+# a rerun is a new record), it has no logical date, hence no deadline, and its tasks are all on try 1, so
+# Cosmos WATCHER's producer runs the date's one `dbt build` however the DAG treats clears.
 
-FINISHED = ("success", "failed")
-IN_FLIGHT = ("queued", "running")
+FINISHED = (DagRunState.SUCCESS, DagRunState.FAILED)
+IN_FLIGHT = (DagRunState.QUEUED, DagRunState.RUNNING)
 # REPROCESS=... -> the states of a date's latest run that make it be processed again.
-REPROCESS_STATES: dict[str, tuple[str, ...]] = {"none": (), "failed": ("failed",), "completed": FINISHED}
+REPROCESS_STATES: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "failed": (DagRunState.FAILED.value,),
+    "completed": tuple(state.value for state in FINISHED),
+}
 
 
-def _iso_bounds(start: str, end: str) -> tuple[str, str]:
+def _iso_bounds(start: str, end: str) -> tuple[datetime, datetime]:
     first, last = parse_date(start, "START"), parse_date(end, "END")
     if last < first:
-        raise ValueError(f"END {last} is before START {first}")
-    # Logical dates are D 02:00 (interval start); a bare END date would mean midnight and stop a day
-    # early, so widen it to the end of that day: END is inclusive for users.
-    return f"{first.isoformat()}T00:00:00+00:00", f"{last.isoformat()}T23:59:59+00:00"
+        raise InvalidDateError(f"END {last} is before START {first}")
+    # The run of partition D has logical date D 00:00 UTC; END is widened to the end of its day, so the
+    # range holds the runs of START..END, both included, whatever time of day a timetable gives them.
+    return datetime.combine(first, clock.min, UTC), datetime.combine(last, clock(23, 59, 59), UTC)
 
 
-def _list_runs(api: ApiClient, query: str, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
-    """Every run of ``dag_id`` a query matches, page by page (Airflow caps a page at 100 runs)."""
-    runs: list[dict[str, Any]] = []
+def _every_page(fetch: Callable[[str], Any], items: str) -> list[Any]:
+    """Every item of a listing, page by page: ``fetch(cursor)`` gets one page of at most PAGE_SIZE.
+
+    Airflow caps a page at 100 items. Keyset pages (``cursor``) rather than offsets: an item created
+    while we read cannot shift another one into two pages or none.
+    """
+    found: list[Any] = []
+    cursor = ""  # the first page
     while True:
-        answer = api.get(f"/api/v2/dags/{dag_id}/dagRuns?{query}&limit=100&offset={len(runs)}")
-        page = list(answer["dag_runs"])  # type: ignore[index]
-        runs.extend(page)
-        total = answer.get("total_entries")  # type: ignore[union-attr]
-        if not page or (total is not None and len(runs) >= total):
-            return runs
+        page = fetch(cursor)
+        found.extend(getattr(page, items))
+        if not page.next_cursor or not getattr(page, items):
+            return found
+        cursor = page.next_cursor
 
 
-def _runs_in_range(api: ApiClient, start: str, end: str) -> list[dict[str, Any]]:
+def list_runs(api: Api, dag_id: str = DAG_ID, **filters: Any) -> list[DAGRunResponse]:
+    """Every run of ``dag_id`` the filters (``DagRunApi.get_dag_runs``'s parameters) match."""
+    return _every_page(
+        lambda cursor: api.dag_runs.get_dag_runs(dag_id, limit=PAGE_SIZE, cursor=cursor, **filters), "dag_runs"
+    )
+
+
+def list_task_instances(api: Api, dag_id: str, run_id: str, **filters: Any) -> list[TaskInstanceResponse]:
+    """Every task instance of a run the filters (``TaskInstanceApi.get_task_instances``'s) match."""
+    return _every_page(
+        lambda cursor: api.task_instances.get_task_instances(dag_id, run_id, limit=PAGE_SIZE, cursor=cursor, **filters),
+        "task_instances",
+    )
+
+
+def runs_in_range(api: Api, start: str, end: str, dag_id: str = DAG_ID) -> list[DAGRunResponse]:
     lo, hi = _iso_bounds(start, end)
-    quote = urllib.parse.quote
-    return _list_runs(api, f"logical_date_gte={quote(lo)}&logical_date_lte={quote(hi)}&order_by=logical_date")
+    return list_runs(api, dag_id, logical_date_gte=lo, logical_date_lte=hi, order_by=["logical_date"])
 
 
 def _format_seconds(seconds: float) -> str:
@@ -388,14 +448,18 @@ def _format_seconds(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def _run_date_of(run: dict[str, Any]) -> str:
-    # The date the DAG processes: param run_date when the run was given one, else its interval's start.
-    conf = run.get("conf") or {}
-    return str(conf.get("run_date") or run.get("data_interval_start") or run.get("logical_date"))[:10]
+def _utc_day(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).date().isoformat() if moment else ""
 
 
-def task_log_dir(run_id: str) -> Path:
-    return airflow_home() / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
+def run_date_of(run: DAGRunResponse) -> str:
+    """The date a run processes, as the DAG's RUN_DATE: param run_date if given, else the logical date."""
+    conf_date = (run.conf or {}).get("run_date")
+    return str(conf_date)[:10] if conf_date else _utc_day(run.logical_date)
+
+
+def task_log_dir(run_id: str, dag_id: str = DAG_ID) -> Path:
+    return airflow_home() / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
 
 
 def rerun_date(text: str, today: date | None = None) -> str:
@@ -407,8 +471,8 @@ def rerun_date(text: str, today: date | None = None) -> str:
     return day.isoformat()
 
 
-def fresh_run_body(day: str) -> dict[str, Any]:
-    """The ``POST /dags/{dag_id}/dagRuns`` body of a fresh manual run processing ``day``.
+def fresh_run_body(day: str) -> TriggerDAGRunPostBody:
+    """The body of a fresh manual run processing ``day``.
 
     ``logical_date`` null: the run has no logical date (nor data interval), so it cannot collide with
     the date's scheduled or backfill run (Airflow keeps one run per logical date), the DAG takes its
@@ -416,35 +480,36 @@ def fresh_run_body(day: str) -> dict[str, Any]:
     deadline for it: Airflow skips a deadline whose reference is null. ``force``: process the
     partition even if it is byte-identical to the one already processed.
     """
-    return {
-        "logical_date": None,
-        "conf": {"run_date": day, "force": True},
-        "note": f"Reprocesses {day} (make rerun / REPROCESS backfill): a fresh run, one dbt build.",
-    }
+    return TriggerDAGRunPostBody(
+        logical_date=None,
+        conf={"run_date": day, "force": True},
+        note=f"Reprocesses {day} (make rerun / REPROCESS backfill): a fresh run, one dbt build.",
+    )
 
 
-def backfill_body(lo: str, hi: str, max_active_runs: int, force: bool) -> dict[str, Any]:
-    """The ``POST /backfills`` body. Always ``reprocess_behavior: none``: Airflow would clear a
-    date's existing run, and those dates get fresh runs instead (see above)."""
-    return {
-        "dag_id": DAG_ID,
-        "from_date": lo,
-        "to_date": hi,
-        "max_active_runs": max_active_runs,
-        "reprocess_behavior": "none",
-        "run_backwards": False,
+def backfill_body(lo: datetime, hi: datetime, max_active_runs: int, force: bool) -> BackfillPostBody:
+    """The backfill to create. Always ``reprocess_behavior: none``: Airflow would clear a date's
+    existing run, and those dates get fresh runs instead (see above)."""
+    return BackfillPostBody(
+        dag_id=DAG_ID,
+        from_date=lo,
+        to_date=hi,
+        max_active_runs=max_active_runs,
+        reprocess_behavior=ReprocessBehavior.NONE,
+        run_backwards=False,
         # A reprocessing backfill processes even byte-identical partitions (skip-unchanged off).
-        "dag_run_conf": {"force": force},
-    }
+        dag_run_conf={"force": force},
+    )
 
 
-def latest_states(runs: Iterable[dict[str, Any]], wanted: Iterable[str]) -> dict[str, str]:
+def latest_states(runs: Iterable[DAGRunResponse], wanted: Iterable[str]) -> dict[str, str]:
     """Date -> state of the latest run (by queued time: a cleared run is queued again) processing it."""
     dates = set(wanted)
+    never = datetime.min.replace(tzinfo=UTC)
     states: dict[str, str] = {}
-    for run in sorted(runs, key=lambda item: str(item.get("queued_at") or item.get("start_date") or "")):
-        if (day := _run_date_of(run)) in dates:
-            states[day] = str(run["state"])
+    for run in sorted(runs, key=lambda item: item.queued_at or item.start_date or never):
+        if (day := run_date_of(run)) in dates:
+            states[day] = run.state.value
     return states
 
 
@@ -456,18 +521,14 @@ def plan_fresh_runs(states: dict[str, str], wanted: list[str], backfilled: Itera
     return [day for day in wanted if day not in by_backfill and states.get(day) in redo]
 
 
-def _api_ready(dag_id: str = DAG_ID) -> ApiClient:
+def _api_ready(dag_id: str = DAG_ID) -> Api:
     """Start Airflow if it is not running, log in, unpause the DAG (runs of a paused DAG never start)."""
     if not running_components():
         print("Airflow is not running: starting it.", flush=True)
-        start_airflow()
-    api = client()
-    api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        start(wait=True)
+    api = connect()
+    set_paused(api, False, dag_id)
     return api
-
-
-def _trigger_fresh_run(api: ApiClient, day: str) -> dict[str, Any]:
-    return api.post(f"/api/v2/dags/{DAG_ID}/dagRuns", fresh_run_body(day))  # type: ignore[return-value]
 
 
 @dataclass
@@ -507,7 +568,7 @@ class _Followed:
     backfill_id: int | None = None
     backfill_dates: list[str] = field(default_factory=list)
     manual: dict[str, str] = field(default_factory=dict)  # run id -> date
-    since: str = ""  # run_after of the first fresh run: the later ones are newer
+    since: datetime | None = None  # run_after of the first fresh run: the later ones are newer
 
     def dates(self) -> list[str]:
         return sorted({*self.backfill_dates, *self.manual.values()})
@@ -518,32 +579,32 @@ class _Followed:
             parts.append(f"{len(self.manual)} fresh run(s)")
         return " + ".join(parts) or "Backfill"
 
-    def poll(self, api: ApiClient) -> tuple[dict[str, dict[str, Any]], bool]:
+    def poll(self, api: Api) -> tuple[dict[str, DAGRunResponse], bool]:
         """(date -> its run, whether Airflow has created every run and closed the backfill)."""
-        runs: dict[str, dict[str, Any]] = {}
+        runs: dict[str, DAGRunResponse] = {}
         closed = True
         if self.backfill_id is not None:
-            closed = api.get(f"/api/v2/backfills/{self.backfill_id}").get("completed_at") is not None  # type: ignore[union-attr]
-            for run in _runs_in_range(api, self.start, self.end):
-                if run.get("run_type") == "backfill" and _run_date_of(run) in self.backfill_dates:
-                    runs[_run_date_of(run)] = run
+            closed = api.backfills.get_backfill(self.backfill_id).completed_at is not None
+            for run in runs_in_range(api, self.start, self.end):
+                if run.run_type == DagRunType.BACKFILL and run_date_of(run) in self.backfill_dates:
+                    runs[run_date_of(run)] = run
         if self.manual:
-            recent = _list_runs(api, f"run_type=manual&run_after_gte={urllib.parse.quote(self.since)}")
-            seen = [run for run in recent if run["dag_run_id"] in self.manual]
-            runs.update({self.manual[run["dag_run_id"]]: run for run in seen})
+            recent = list_runs(api, run_type=[DagRunType.MANUAL.value], run_after_gte=self.since)
+            seen = [run for run in recent if run.dag_run_id in self.manual]
+            runs.update({self.manual[run.dag_run_id]: run for run in seen})
             closed = closed and len(seen) == len(self.manual)
         return runs, closed
 
 
-def follow_runs(api: ApiClient, followed: _Followed, timeout: float, not_run: str = "") -> int:
+def follow_runs(api: Api, followed: _Followed, timeout: float, not_run: str = "") -> int:
     """Follow the runs to their end with progress. Returns 0 if all succeeded, 1 if any failed."""
     wanted = followed.dates()
     progress = _Progress(len(wanted), "dates")
     while True:
         runs, closed = followed.poll(api)
-        done = [day for day, run in runs.items() if run["state"] in FINISHED]
-        failed = sorted(day for day, run in runs.items() if run["state"] == "failed")
-        progress.update(len(done), len(failed), sum(run["state"] == "running" for run in runs.values()))
+        done = [day for day, run in runs.items() if run.state in FINISHED]
+        failed = sorted(day for day, run in runs.items() if run.state == DagRunState.FAILED)
+        progress.update(len(done), len(failed), sum(run.state == DagRunState.RUNNING for run in runs.values()))
         # Wait for Airflow to close the backfill too: only one backfill per DAG may be open.
         if closed and len(done) == len(runs):
             break
@@ -559,15 +620,16 @@ def follow_runs(api: ApiClient, followed: _Followed, timeout: float, not_run: st
         + (f"; {not_run}" if not_run else "")
     )
     for day in failed:
-        print(f"  FAILED {day}: logs in {task_log_dir(str(runs[day]['dag_run_id']))}")
+        print(f"  FAILED {day}: logs in {task_log_dir(runs[day].dag_run_id)}")
     return 1 if failed else 0
 
 
 def _not_run_note(skipped: list[str], states: dict[str, str]) -> str:
     """Why the dates of the range that get no run get none."""
+    finished, in_flight = REPROCESS_STATES["completed"], tuple(state.value for state in IN_FLIGHT)
     groups = {
-        "already done (REPROCESS=completed processes them again)": [d for d in skipped if states.get(d) in FINISHED],
-        "in flight": [d for d in skipped if states.get(d) in IN_FLIGHT],
+        "already done (REPROCESS=completed processes them again)": [d for d in skipped if states.get(d) in finished],
+        "in flight": [d for d in skipped if states.get(d) in in_flight],
         "not due (interval not over, or outside the DAG's dates)": [d for d in skipped if d not in states],
     }
     return "; ".join(f"{len(days)} not run, {why}: {', '.join(days)}" for why, days in groups.items() if days)
@@ -586,26 +648,26 @@ def backfill(start: str, end: str, max_active_runs: int = 3, reprocess: str = "n
     wanted = [day.isoformat() for day in date_range(start, end)]
     api = _api_ready()
     open_backfills = [
-        item
-        for item in api.get(f"/api/v2/backfills?dag_id={DAG_ID}&limit=100")["backfills"]  # type: ignore[index]
-        if item.get("completed_at") is None
+        item for item in api.backfills.list_backfills(DAG_ID, limit=100).backfills if not item.completed_at
     ]
     if open_backfills:
-        raise RuntimeError(
-            f"Backfill {open_backfills[0]['id']} of {DAG_ID} is still running (Airflow allows one at a time): "
+        raise AirflowError(
+            f"Backfill {open_backfills[0].id} of {DAG_ID} is still running (Airflow allows one at a time): "
             f"wait for it, or cancel it in the UI ({api_url()}, Browse > Backfills)."
         )
     body = backfill_body(lo, hi, max_active_runs, force=reprocess != "none")
     # The dates the backfill creates runs for: those without a (logical-dated) run whose interval is over.
-    planned = api.post("/api/v2/backfills/dry_run", body)["backfills"]  # type: ignore[index]
-    backfilled = sorted({str(item["logical_date"])[:10] for item in planned} & set(wanted))
-    known = {run["dag_run_id"]: run for run in _runs_in_range(api, start, end)}
-    known.update({run["dag_run_id"]: run for run in _list_runs(api, "run_type=manual&order_by=run_after")})
+    planned = api.backfills.create_backfill_dry_run(body).backfills
+    backfilled = sorted({_utc_day(item.logical_date) for item in planned if item.logical_date} & set(wanted))
+    known = {run.dag_run_id: run for run in runs_in_range(api, start, end)}
+    known.update(
+        {run.dag_run_id: run for run in list_runs(api, run_type=[DagRunType.MANUAL.value], order_by=["run_after"])}
+    )
     states = latest_states(known.values(), wanted)
     fresh = plan_fresh_runs(states, wanted, backfilled, reprocess)
     followed = _Followed(start, end)
     if backfilled:
-        followed.backfill_id = int(api.post("/api/v2/backfills", body)["id"])  # type: ignore[index]
+        followed.backfill_id = api.backfills.create_backfill(body).id
         followed.backfill_dates = backfilled
         print(
             f"Backfill {followed.backfill_id}: {len(backfilled)} date(s) {backfilled[0]} .. {backfilled[-1]}, "
@@ -613,9 +675,9 @@ def backfill(start: str, end: str, max_active_runs: int = 3, reprocess: str = "n
             flush=True,
         )
     for day in fresh:
-        run = _trigger_fresh_run(api, day)
-        followed.manual[str(run["dag_run_id"])] = day
-        followed.since = followed.since or str(run["run_after"])
+        run = api.dag_runs.trigger_dag_run(DAG_ID, fresh_run_body(day))
+        followed.manual[run.dag_run_id] = day
+        followed.since = followed.since or run.run_after
     if fresh:
         print(
             f"Fresh manual runs (REPROCESS={reprocess}, dates that have a run; one at a time): "
@@ -630,19 +692,10 @@ def rerun(day: str, timeout: float = 7200) -> int:
     """Process one date again in a fresh manual run and follow it. Returns 0 if it succeeded."""
     day = rerun_date(day)  # validated before anything is sent or started
     api = _api_ready()
-    run = _trigger_fresh_run(api, day)
-    run_id = str(run["dag_run_id"])
-    print(f"Rerun of {day}: fresh manual run {run_id} (conf run_date={day}, force=true)", flush=True)
-    followed = _Followed(day, day, manual={run_id: day}, since=str(run["run_after"]))
+    run = api.dag_runs.trigger_dag_run(DAG_ID, fresh_run_body(day))
+    print(f"Rerun of {day}: fresh manual run {run.dag_run_id} (conf run_date={day}, force=true)", flush=True)
+    followed = _Followed(day, day, manual={run.dag_run_id: day}, since=run.run_after)
     return follow_runs(api, followed, timeout)
-
-
-def start_airflow() -> None:
-    start(wait=True)
-
-
-def set_paused(paused: bool) -> None:
-    client().patch(f"/api/v2/dags/{DAG_ID}", {"is_paused": paused})
 
 
 def demo(start_date: str, end_date: str) -> int:
@@ -653,14 +706,11 @@ def demo(start_date: str, end_date: str) -> int:
     start()
     try:
         outcome = backfill(start_date, end_date, max_active_runs=3, reprocess="completed")
-        set_paused(True)  # starting Airflow later must not start scheduling on its own
+        set_paused(connect(), True)  # starting Airflow later must not start scheduling on its own
     finally:
         stop()
     print(f"Browse the runs: make airflow, then open {api_url()} (login {ADMIN_USER} / {admin_password()}).")
     return outcome
-
-
-BULK_DAG_ID = "end_to_end_data_pipeline_bulk"
 
 
 def bulk_backfill(start_date: str, end_date: str, chunk_days: int = 31, timeout: float = 7200) -> int:
@@ -669,21 +719,16 @@ def bulk_backfill(start_date: str, end_date: str, chunk_days: int = 31, timeout:
 
     chunks = plan_chunks(start_date, end_date, chunk_days)  # validates before anything is sent
     api = _api_ready(BULK_DAG_ID)
-    run = api.post(
-        f"/api/v2/dags/{BULK_DAG_ID}/dagRuns",
-        {"logical_date": None, "conf": {"start_date": start_date, "end_date": end_date, "chunk_days": chunk_days}},
-    )
-    run_id = str(run["dag_run_id"])  # type: ignore[index]
+    conf = {"start_date": start_date, "end_date": end_date, "chunk_days": chunk_days}
+    run_id = api.dag_runs.trigger_dag_run(BULK_DAG_ID, TriggerDAGRunPostBody(logical_date=None, conf=conf)).dag_run_id
     print(f"Bulk backfill {run_id}: {start_date} .. {end_date} in {len(chunks)} chunk(s) of <= {chunk_days} days")
     progress = _Progress(len(chunks), "chunks")
-    quoted = urllib.parse.quote(run_id, safe="")
     while True:
-        state = str(api.get(f"/api/v2/dags/{BULK_DAG_ID}/dagRuns/{quoted}")["state"])  # type: ignore[index]
-        instances = api.get(f"/api/v2/dags/{BULK_DAG_ID}/dagRuns/{quoted}/taskInstances?limit=1000")
-        mapped = [ti for ti in instances["task_instances"] if ti["task_id"] == "build_chunk"]  # type: ignore[index]
-        done = [ti for ti in mapped if ti["state"] in ("success", "failed", "upstream_failed")]
-        failed = [ti for ti in mapped if ti["state"] in ("failed", "upstream_failed")]
-        progress.update(len(done), len(failed))
+        state = api.dag_runs.get_dag_run(BULK_DAG_ID, run_id).state
+        mapped = list_task_instances(api, BULK_DAG_ID, run_id, task_id="build_chunk")
+        ended = [ti for ti in mapped if ti.state in ("success", "failed", "upstream_failed")]
+        failed = [ti for ti in ended if ti.state != "success"]
+        progress.update(len(ended), len(failed))
         if state in FINISHED:
             break
         if progress.elapsed() > timeout:
@@ -691,18 +736,11 @@ def bulk_backfill(start_date: str, end_date: str, chunk_days: int = 31, timeout:
             return 3
         time.sleep(3)
     print(
-        f"Bulk backfill {state} in {_format_seconds(progress.elapsed())}: "
-        f"{len(done) - len(failed)} chunk(s) succeeded, {len(failed)} failed"
+        f"Bulk backfill {state.value} in {_format_seconds(progress.elapsed())}: "
+        f"{len(ended) - len(failed)} chunk(s) succeeded, {len(failed)} failed"
     )
-    for ti in sorted(failed, key=lambda item: item["map_index"]):
-        chunk = chunks[ti["map_index"]] if 0 <= ti["map_index"] < len(chunks) else {}
-        folder = (
-            airflow_home()
-            / "logs"
-            / f"dag_id={BULK_DAG_ID}"
-            / f"run_id={run_id}"
-            / "task_id=build_chunk"
-            / f"map_index={ti['map_index']}"
-        )
+    for ti in sorted(failed, key=lambda item: item.map_index):
+        chunk = chunks[ti.map_index] if 0 <= ti.map_index < len(chunks) else {}
+        folder = task_log_dir(run_id, BULK_DAG_ID) / "task_id=build_chunk" / f"map_index={ti.map_index}"
         print(f"  FAILED chunk {chunk.get('start_date')}..{chunk.get('end_date')}: logs in {folder}")
-    return 0 if state == "success" and not failed else 1
+    return 0 if state == DagRunState.SUCCESS and not failed else 1

@@ -5,4 +5,4 @@
 .PHONY: training-snapshot
 
 training-snapshot: $(STAMP) ## last N days of features -> data/features/training/<id>/: make training-snapshot [DAYS=30] [AS_OF=YYYY-MM-DD]
-	$(PY) -m ecompipe.pipeline.training_snapshot $(if $(DAYS),--days $(DAYS)) $(if $(AS_OF),--as-of $(AS_OF))
+	$(VENV)/bin/ecompipe snapshot $(if $(DAYS),--days $(DAYS)) $(if $(AS_OF),--as-of $(AS_OF))

@@ -14,24 +14,28 @@ VIEWS_SQL_HINT := Example queries: dbt_project/analyses/*.sql, e.g. .read dbt_pr
 # The published site, regenerated when the dbt project changes (`make airflow` can depend on it:
 # Cosmos shows this folder under Browse in the Airflow UI).
 $(DOCS_INDEX): $(STAMP) $(DBT_SOURCES) $(wildcard dbt_project/analyses/*)
-	$(PY) -m ecompipe.reports.docs_site generate
+	$(VENV)/bin/ecompipe docs generate
 
 docs-generate: $(STAMP) ## dbt docs generate (+ the single-file static site) into dbt_project/target/docs
-	$(PY) -m ecompipe.reports.docs_site generate
+	$(VENV)/bin/ecompipe docs generate
 
 docs-serve: $(STAMP) ## serve the generated dbt docs on 127.0.0.1 (DBT_DOCS_PORT, DBT_DOCS_HOST)
-	$(PY) scripts/serve_docs.py
+	$(VENV)/bin/ecompipe docs serve
 
 docs: docs-generate ## generate the dbt docs and serve them on 127.0.0.1 (DBT_DOCS_PORT, DBT_DOCS_HOST)
-	$(PY) scripts/serve_docs.py
+	$(VENV)/bin/ecompipe docs serve
 
 dashboard: $(STAMP) ## pipeline dashboard: one HTML file + PNGs in $PIPELINE_DATA_DIR/dashboard/
-	$(PY) scripts/make_dashboard.py
+	$(VENV)/bin/ecompipe dashboard
 
 sql: $(STAMP) ## DuckDB shell on the warehouse, read-only (example queries: dbt_project/analyses/)
+ifeq ($(PIPELINE_PROFILE),cluster)
+	@$(PY) -m ecompipe.reports.lake_shell
+else
 	@test -f "$(DUCKDB_PATH)" || { echo "No warehouse at $(DUCKDB_PATH): run the pipeline first (make demo)."; exit 1; }
 	@echo "DuckDB shell on $(DUCKDB_PATH), read-only. $(VIEWS_SQL_HINT). While it is open the pipeline cannot write (.quit to leave; make sql-snapshot never blocks it)."
 	@$(VIEWS_DUCKDB_CLI) -readonly -cmd "SET VARIABLE pipeline_data_dir = $(call views_sql_quote,$(PIPELINE_DATA_DIR))" "$(DUCKDB_PATH)"
+endif
 
 sql-snapshot: $(STAMP) ## DuckDB shell on a copy of the warehouse taken now: never blocks the pipeline
 	@test -f "$(DUCKDB_PATH)" || { echo "No warehouse at $(DUCKDB_PATH): run the pipeline first (make demo)."; exit 1; }

@@ -2,7 +2,7 @@
 -- outcome of every dbt test that covered the date (a full refresh, scope NULL, covers every date).
 -- Shell: make sql, then  .read dbt_project/analyses/data_quality_trend.sql
 -- depends_on: {{ ref('int_transactions__classified') }}
--- depends_on: {{ ref('stg_dbt_hooks__test_results') }}
+-- depends_on: {{ ref('dq_daily') }}
 with
 
 rows_by_status as (
@@ -19,36 +19,21 @@ rows_by_status as (
 
 ),
 
-latest_tests as (
-
-    select
-        rows_by_status.partition_date,
-        results.test_name,
-        results.status,
-    from rows_by_status
-    inner join stg_dbt_hooks__test_results as results
-        on
-            rows_by_status.partition_date between coalesce(results.scope_start, rows_by_status.partition_date)
-            and coalesce(results.scope_end, rows_by_status.partition_date)
-    qualify row_number() over (
-        partition by rows_by_status.partition_date, results.test_name
-        order by results.recorded_at desc
-    ) = 1
-
-),
-
 tests as (
 
+    -- The latest outcome of every dbt test that covered the date: the quality report view, less its
+    -- row_conservation check (the row accounting's own, not a dbt test).
     select
         partition_date,
         count(*) filter (where status = 'pass') as tests_passed,
         count(*) filter (where status = 'warn') as tests_warned,
         count(*) filter (where status in ('fail', 'error')) as tests_failed,
         string_agg(
-            test_name, ', '
-            order by test_name
+            check_name, ', '
+            order by check_name
         ) filter (where status <> 'pass') as not_passing,
-    from latest_tests
+    from dq_daily
+    where check_name <> 'row_conservation'
     group by partition_date
 
 )

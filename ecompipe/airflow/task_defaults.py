@@ -6,13 +6,16 @@ Imported at parse time: nothing here touches the warehouse, dbt or the network.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ecompipe.settings import get_settings
 
-# DuckDB allows one writing process per file: every task that writes the warehouse takes this 1-slot pool.
-WAREHOUSE_POOL = "duckdb_warehouse"
+# Embedded profile: DuckDB allows one writing process per file, so every task that writes the warehouse
+# takes this 1-slot pool. Cluster profile: DuckLake takes concurrent writers (a build per date at once,
+# conflicts retried by ecompipe-dbt), so the same tasks take Airflow's default pool and run in parallel.
+EMBEDDED_WAREHOUSE_POOL = "duckdb_warehouse"
+WAREHOUSE_POOL = "default_pool" if get_settings().pipeline_profile == "cluster" else EMBEDDED_WAREHOUSE_POOL
 # Cosmos WATCHER sensors only read the producer's XComs on the normal path: Airflow's default pool.
 SENSOR_POOL = "default_pool"
 
@@ -25,6 +28,16 @@ def default_task_args() -> dict[str, Any]:
         "retries": 2,
         # Production keeps the lab's 5 minutes between tries.
         "retry_delay": timedelta(seconds=get_settings().pipeline_retry_delay_seconds),
+    }
+
+
+def common_dag_args() -> dict[str, Any]:
+    """The DAG settings the DAG files share: first date, no catchup, one run at a time, the task defaults."""
+    return {
+        "start_date": datetime(2024, 1, 1),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": default_task_args(),
     }
 
 

@@ -24,7 +24,7 @@ def parse_date(value: str | date, what: str = "date") -> date:
         # An Airflow run with neither a logical date nor the param run_date renders its date empty.
         raise InvalidDateError(
             f"{what} is empty: name the date to process, YYYY-MM-DD (in Airflow: trigger with "
-            "--logical-date YYYY-MM-DD, or --conf '{\"run_date\": \"YYYY-MM-DD\"}')"
+            '--logical-date YYYY-MM-DD, or --conf \'{"run_date": "YYYY-MM-DD"}\')'
         )
     if not _ISO_DATE.fullmatch(text):
         raise InvalidDateError(f"{what} must be a date in YYYY-MM-DD form, got {text!r}")

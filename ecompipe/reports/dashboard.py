@@ -1,6 +1,6 @@
 """The pipeline dashboard: one self-contained HTML page (PNG plots inlined) and the PNGs, from the warehouse.
 
-``python scripts/make_dashboard.py`` (``make dashboard``) writes ``$PIPELINE_DATA_DIR/dashboard/``:
+``ecompipe dashboard`` (``make dashboard``) writes ``$PIPELINE_DATA_DIR/dashboard/``:
 ``index.html`` and one PNG per plot. The warehouse is opened read-only, for a moment. Every table is
 optional: an empty warehouse, a half-built one, or none at all gives a page that says what is missing.
 
@@ -43,7 +43,7 @@ from matplotlib.figure import Figure
 
 from ecompipe.core.files import write_bytes_atomically
 from ecompipe.core.warehouse import connect
-from ecompipe.settings import data_dir, duckdb_path
+from ecompipe.settings import data_dir, duckdb_path, get_settings
 
 Row = dict[str, Any]
 
@@ -191,12 +191,12 @@ def missing_dates(loaded: list[str], runs: list[Row] | None) -> tuple[list[str] 
     return [known[0], known[-1]], missing
 
 
-def collect(warehouse: Path) -> Row:
-    """Everything the page shows, JSON-ready."""
+def collect(warehouse: Path | None) -> Row:
+    """Everything the page shows, JSON-ready. ``warehouse`` None: the cluster profile's DuckLake."""
     data: Row = {
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "warehouse": str(warehouse),
-        "warehouse_exists": warehouse.exists(),
+        "warehouse": str(warehouse) if warehouse else "DuckLake (cluster profile)",
+        "warehouse_exists": warehouse is None or warehouse.exists(),
         "tables": [],
         "rows_source": None,
         "rows": [],
@@ -210,7 +210,7 @@ def collect(warehouse: Path) -> Row:
         "missing_dates": [],
         "errors": {},
     }
-    if not warehouse.exists():
+    if not data["warehouse_exists"]:
         return data
     errors: dict[str, str] = data["errors"]
 
@@ -303,14 +303,24 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def plot_runs(per_date: list[Row], span: Span) -> bytes:
+def _counts_per_date(
+    rows: list[Row], parts: Sequence[tuple[str, str]], keep_empty: Sequence[str], span: Span, ylabel: str, title: str
+) -> tuple[Figure, Any]:
+    """A figure of whole counts per date, stacked by ``parts``; returns it with its axes."""
     figure = _figure()
     ax = figure.add_subplot()
-    _stacked_bars(ax, per_date, [("success", "success"), ("failed", "failed"), ("skipped", "skipped")], ["success"])
-    ax.set_ylabel("runs")
-    ax.set_title("Runs per partition date (run_date), and success rate")
+    _stacked_bars(ax, rows, parts, keep_empty)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     _date_axis(ax, span)
     ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    return figure, ax
+
+
+def plot_runs(per_date: list[Row], span: Span) -> bytes:
+    parts = [("success", "success"), ("failed", "failed"), ("skipped", "skipped")]
+    title = "Runs per partition date (run_date), and success rate"
+    figure, ax = _counts_per_date(per_date, parts, ["success"], span, "runs", title)
     rate = ax.twinx()
     rate.plot(*_line_over_span(per_date, "success_rate", span, 100), "o-", color="black", label="success rate")
     rate.set_ylim(0, 105)
@@ -356,13 +366,8 @@ def plot_revenue(revenue: list[Row], span: Span) -> bytes:
 
 
 def plot_quality(quality: list[Row], span: Span) -> bytes:
-    figure = _figure()
-    ax = figure.add_subplot()
-    _stacked_bars(ax, quality, [("pass", "passed"), ("warn", "warned"), ("fail", "failed / error")], ["pass"])
-    ax.set_ylabel("dbt tests")
-    ax.set_title("Latest dbt test outcome per date")
-    _date_axis(ax, span)
-    ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    parts = [("pass", "passed"), ("warn", "warned"), ("fail", "failed / error")]
+    figure, ax = _counts_per_date(quality, parts, ["pass"], span, "dbt tests", "Latest dbt test outcome per date")
     _legend_right(ax)
     return _png(figure)
 
@@ -451,7 +456,8 @@ def render_html(data: Row, images: dict[str, bytes]) -> str:
 
 def write_dashboard(warehouse: Path | None = None, out_dir: Path | None = None) -> Path:
     """Write ``index.html`` and the PNGs to ``out_dir``; returns the HTML file's path."""
-    warehouse = warehouse or duckdb_path()
+    if warehouse is None and get_settings().pipeline_profile != "cluster":
+        warehouse = duckdb_path()  # the cluster profile reads the lake: connect(None) attaches it
     out_dir = out_dir or dashboard_dir()
     data = collect(warehouse)
     images = make_plots(data)

@@ -161,7 +161,8 @@ def generate_docs(
     build = build or build_dir()
     base_env = dict(env) if env is not None else {**os.environ, **pipeline_env()}
     warehouse = Path(base_env["DUCKDB_PATH"])
-    problem = warehouse_problem(warehouse)
+    # The cluster profile's dbt target reads the lake, which no reader or writer locks.
+    problem = None if get_settings().pipeline_profile == "cluster" else warehouse_problem(warehouse)
     if problem is None:
         completed, caveat = _generate(build, base_env, empty_catalog=False)
         if completed.returncode == 0:

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecompipe.local_airflow import ADMIN_USER, ApiClient
+from ecompipe.local_airflow import Api, connect
 from ecompipe.pipeline.generator import generate_partition
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -91,11 +91,7 @@ def airflow_sandbox_env(root: Path, **overrides: str) -> dict[str, str]:
     }
 
 
-def airflow_api(env: dict[str, str]) -> ApiClient:
-    """A logged-in REST client of the sandbox Airflow ``env`` describes (its api-server is running)."""
-    password_file = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-    password = json.loads(password_file.read_text())[ADMIN_USER]
-    client = ApiClient(f"http://127.0.0.1:{env['AIRFLOW_API_PORT']}")
-    answer = client.post("/auth/token", {"username": ADMIN_USER, "password": password})
-    client.token = answer["access_token"]  # type: ignore[index]
-    return client
+def airflow_api(env: dict[str, str]) -> Api:
+    """A logged-in REST client (apache-airflow-client) of the sandbox Airflow ``env`` describes (its
+    api-server is running), with the admin password Airflow generated in its home."""
+    return connect(f"http://127.0.0.1:{env['AIRFLOW_API_PORT']}", Path(env["AIRFLOW_HOME"]))

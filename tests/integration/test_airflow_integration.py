@@ -10,17 +10,16 @@ import os
 import socket
 import sqlite3
 import subprocess
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
+from airflow_client.client import DAGRunResponse
 
 from ecompipe import local_airflow as airflow_local
 from ecompipe.core.warehouse import fingerprints
-from ecompipe.local_airflow import ApiClient
+from ecompipe.local_airflow import Api
 from tests.helpers.airflow import AIRFLOW, DAG_ID, dags_test_env, live_members, registry
 from tests.helpers.sandbox import REPO_ROOT, Pipeline, airflow_api, airflow_sandbox_env
 
@@ -113,37 +112,32 @@ def _groups(env: dict[str, str]) -> list[int]:
     return [int(p.read_text()) for p in run_dir.glob("*.pid")]
 
 
-def _run_path(run_id: str) -> str:
-    return f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
-
-
-def _fresh_runs(api: ApiClient, day: str) -> list[dict[str, Any]]:
+def _fresh_runs(api: Api, day: str) -> list[DAGRunResponse]:
     """The manual runs that processed ``day`` (param run_date)."""
-    runs = airflow_local._list_runs(api, "run_type=manual&order_by=run_after")
-    return [run for run in runs if (run.get("conf") or {}).get("run_date") == day]
+    runs = airflow_local.list_runs(api, run_type=["manual"], order_by=["run_after"])
+    return [run for run in runs if (run.conf or {}).get("run_date") == day]
 
 
-def _backfill_run(api: ApiClient, day: str) -> dict[str, Any]:
-    [run] = [run for run in airflow_local._runs_in_range(api, day, day) if run["run_type"] == "backfill"]
+def _backfill_run(api: Api, day: str) -> DAGRunResponse:
+    [run] = [run for run in airflow_local.runs_in_range(api, day, day) if run.run_type == "backfill"]
     return run
 
 
-def _assert_one_dbt_build(api: ApiClient, run: dict[str, Any]) -> None:
+def _assert_one_dbt_build(api: Api, run: DAGRunResponse) -> None:
     """The run succeeded at the first try of every task: its producer ran the date's one `dbt build`
     (a producer on a later try skips itself and each model's sensor runs dbt for that model)."""
-    assert run["state"] == "success", run
-    answer = api.get(f"{_run_path(str(run['dag_run_id']))}/taskInstances?limit=100")
-    instances = {ti["task_id"]: ti for ti in answer["task_instances"]}  # type: ignore[index]
+    assert run.state == "success", run
+    instances = {ti.task_id: ti for ti in airflow_local.list_task_instances(api, DAG_ID, run.dag_run_id)}
     producer = instances["dbt.dbt_producer_watcher"]
-    assert (producer["state"], producer["try_number"]) == ("success", 1), producer
-    assert len(instances) > 20 and {(ti["state"], ti["try_number"]) for ti in instances.values()} == {("success", 1)}
+    assert (producer.state, producer.try_number) == ("success", 1), producer
+    assert len(instances) > 20 and {(ti.state, ti.try_number) for ti in instances.values()} == {("success", 1)}
 
 
-def _deadlines(env: dict[str, str], run: dict[str, Any]) -> int:
+def _deadlines(env: dict[str, str], run: DAGRunResponse) -> int:
     """Deadline rows Airflow created for a run (its metadata database is SQLite here)."""
     with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db", timeout=30) as con:
         query = "select count(*) from deadline join dag_run on deadline.dagrun_id = dag_run.id where dag_run.run_id = ?"
-        return con.execute(query, [run["dag_run_id"]]).fetchone()[0]
+        return con.execute(query, [run.dag_run_id]).fetchone()[0]
 
 
 def test_real_scheduler_backfill_rerun_full_refresh_bulk_and_stop(
@@ -198,7 +192,7 @@ def test_real_scheduler_backfill_rerun_full_refresh_bulk_and_stop(
     assert _exports(data_dir) == exports_after_backfill
     api = airflow_api(env)
     [rerun_run] = _fresh_runs(api, "2024-01-02")
-    assert rerun_run["logical_date"] is None and rerun_run["conf"] == {"run_date": "2024-01-02", "force": True}
+    assert rerun_run.logical_date is None and rerun_run.conf == {"run_date": "2024-01-02", "force": True}
     _assert_one_dbt_build(api, rerun_run)
     # No logical date: the deadline alert (counted from it) gave the rerun no deadline, unlike the
     # date's backfill run (whose deadline had passed long before: missed, and not recorded).

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,8 +21,9 @@ from typing import Any, TypeVar
 
 import duckdb
 import pytest
+from airflow_client.client import DAGRunResponse, TaskInstanceResponse, TriggerDAGRunPostBody
 
-from ecompipe.local_airflow import ApiClient
+from ecompipe.local_airflow import Api, list_task_instances, set_paused
 from tests.helpers.airflow import live_members
 from tests.helpers.sandbox import REPO_ROOT, Pipeline, airflow_api, airflow_sandbox_env
 
@@ -69,24 +69,22 @@ def _wait_for(what: str, probe: Callable[[], T | None], timeout: float, every: f
     raise AssertionError(f"Gave up after {timeout:.0f}s waiting for {what}")
 
 
-def _run_path(run_id: str) -> str:
-    return f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+def _task_states(api: Api, run_id: str) -> dict[str, TaskInstanceResponse]:
+    return {ti.task_id: ti for ti in list_task_instances(api, DAG_ID, run_id)}
 
 
-def _task_states(api: ApiClient, run_id: str) -> dict[str, dict[str, Any]]:
-    answer = api.get(f"{_run_path(run_id)}/taskInstances?limit=1000")
-    return {ti["task_id"]: ti for ti in answer["task_instances"]}  # type: ignore[index]
+def _state(instance: TaskInstanceResponse | None) -> str | None:
+    return instance.state.value if instance and instance.state else None
 
 
-def _follow(api: ApiClient, run_id: str, timeout: float) -> tuple[dict[str, Any], set[str]]:
+def _follow(api: Api, run_id: str, timeout: float) -> tuple[DAGRunResponse, set[str]]:
     """Wait for the run to end; return it and every state its sensor was seen in."""
     seen: set[str] = set()
 
-    def ended() -> dict[str, Any] | None:
-        sensor = _task_states(api, run_id).get(SENSOR, {})
-        seen.add(str(sensor.get("state")))
-        run = api.get(_run_path(run_id))
-        return run if run["state"] in ("success", "failed") else None  # type: ignore[index,return-value]
+    def ended() -> DAGRunResponse | None:
+        seen.add(str(_state(_task_states(api, run_id).get(SENSOR))))
+        run = api.dag_runs.get_dag_run(DAG_ID, run_id)
+        return run if run.state in ("success", "failed") else None
 
     return _wait_for(f"run {run_id} to end", ended, timeout), seen
 
@@ -118,36 +116,32 @@ def _registry_row_when(env: dict[str, str], run_id: str, done: Callable[[dict[st
     return _wait_for(f"the registry record of {run_id}", probe, timeout=120, every=2)
 
 
-def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def test_scheduled_run_times_out_naming_the_file_and_its_deadline_miss_is_recorded(
     production: dict[str, str],
 ) -> None:
     env = production
     api = airflow_api(env)
-    api.patch(f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+    set_paused(api, False)
 
-    def scheduled_run() -> dict[str, Any] | None:
-        runs = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns?limit=100")["dag_runs"]  # type: ignore[index]
-        return next((run for run in runs if run["run_type"] == "scheduled"), None)
+    def scheduled_run() -> DAGRunResponse | None:
+        runs = api.dag_runs.get_dag_runs(DAG_ID, limit=100).dag_runs
+        return next((run for run in runs if run.run_type == "scheduled"), None)
 
     run = _wait_for("the scheduler to create the latest interval's run", scheduled_run, timeout=180)
-    run_id = str(run["dag_run_id"])
-    run_date = str(run["data_interval_start"])[:10]
+    run_id = run.dag_run_id
+    run_date = run.data_interval_start.date().isoformat()
     missing = Path(env["PIPELINE_DATA_DIR"]) / "raw" / run_date / "transactions.csv"
     assert not missing.exists()
 
     began = time.monotonic()
     ended, sensor_states = _follow(api, run_id, timeout=420)
-    assert ended["state"] == "failed"
+    assert ended.state == "failed"
     assert time.monotonic() - began >= SENSOR_TIMEOUT_SECONDS - 5, "the run failed before the sensor's timeout"
     assert "deferred" in sensor_states, "while waiting the sensor must give its worker slot back"
     states = _task_states(api, run_id)
-    assert states[SENSOR]["state"] == "failed"
-    assert states[SENSOR]["try_number"] == 1, "a timed-out sensor is not retried"
-    assert states["ingest_raw_partition"]["state"] == "upstream_failed"
+    assert states[SENSOR].state == "failed"
+    assert states[SENSOR].try_number == 1, "a timed-out sensor is not retried"
+    assert states["ingest_raw_partition"].state == "upstream_failed"
 
     log = _task_log(env, run_id, SENSOR)
     assert f"Raw partition for {run_date} did not arrive within {SENSOR_TIMEOUT_SECONDS} s: {missing}" in log
@@ -155,7 +149,7 @@ def test_scheduled_run_times_out_naming_the_file_and_its_deadline_miss_is_record
 
     # The deadline (interval end + 3 s) passed while the run waited: the triggerer's callback recorded it.
     row = _registry_row_when(env, run_id, lambda r: r["deadline_missed_at"] is not None and r["status"] == "failed")
-    expected_deadline = _utc(str(run["data_interval_end"])) + timedelta(seconds=DEADLINE_SECONDS)
+    expected_deadline = run.data_interval_end + timedelta(seconds=DEADLINE_SECONDS)
     assert row["run_date"] == run_date and row["run_type"] == "scheduled"
     assert row["deadline_time"] == expected_deadline.replace(tzinfo=None)
     assert row["deadline_missed_at"] > row["deadline_time"]
@@ -171,15 +165,14 @@ def test_scheduled_run_times_out_naming_the_file_and_its_deadline_miss_is_record
 def test_partition_arriving_while_the_sensor_waits_lets_the_run_load_it(production: dict[str, str]) -> None:
     env = production
     api = airflow_api(env)
-    api.patch(f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+    set_paused(api, False)
     # 10 s pokes: the trigger's first look comes well after the deferral's executor event (the race
     # of apache/airflow#71172 would fail the resumed sensor, which try_number == 1 below would catch).
     conf = {"run_date": ARRIVING_DATE, "sensor_poke_seconds": 10, "sensor_timeout_seconds": 600}
-    run = api.post(f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": conf})
-    run_id = str(run["dag_run_id"])  # type: ignore[index]
+    run_id = api.dag_runs.trigger_dag_run(DAG_ID, TriggerDAGRunPostBody(logical_date=None, conf=conf)).dag_run_id
 
     def waiting() -> bool:
-        return _task_states(api, run_id).get(SENSOR, {}).get("state") == "deferred"
+        return _state(_task_states(api, run_id).get(SENSOR)) == "deferred"
 
     _wait_for("the sensor to wait for the file", waiting, timeout=300)
     Pipeline(data_dir=Path(env["PIPELINE_DATA_DIR"]), work_dir=Path(env["AIRFLOW_HOME"]) / "work").generate(
@@ -187,8 +180,8 @@ def test_partition_arriving_while_the_sensor_waits_lets_the_run_load_it(producti
     )
     ended, _ = _follow(api, run_id, timeout=900)
     states = _task_states(api, run_id)
-    assert states[SENSOR]["state"] == "success" and states[SENSOR]["try_number"] == 1
-    assert ended["state"] == "success", {task: ti["state"] for task, ti in states.items()}
+    assert states[SENSOR].state == "success" and states[SENSOR].try_number == 1
+    assert ended.state == "success", {task: _state(ti) for task, ti in states.items()}
     assert "has arrived" in _task_log(env, run_id, SENSOR)
     row = _registry_row_when(env, run_id, lambda r: r["status"] == "success")
     assert row["run_date"] == ARRIVING_DATE

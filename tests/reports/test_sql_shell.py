@@ -101,19 +101,30 @@ def test_the_parquet_example_reads_the_exports_not_the_warehouse(built: Pipeline
     assert {row["date"]: row["transactions"] for row in rows} == per_day
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-def test_make_sql_prints_a_hint_then_opens_the_shell_read_only(built: Pipeline) -> None:
+needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+
+
+def make(built: Pipeline, target: str, stdin: str) -> subprocess.CompletedProcess:
+    """``make <target>`` from the repo root on the test's warehouse, ``stdin`` typed into it; must succeed."""
     env = {**built.env(), "PATH": f"{VENV_BIN}:/usr/bin:/bin"}
     completed = subprocess.run(
         # -o: never (re)install the venv from a test.
-        ["make", "--no-print-directory", "-s", "-o", ".venv/.installed", "sql"],
+        ["make", "--no-print-directory", "-s", "-o", ".venv/.installed", target],
         cwd=REPO_ROOT,
         env=env,
-        input="select count(*) as n from fct_transactions;\n.read dbt_project/analyses/parquet_exports.sql\n",
+        input=stdin,
         capture_output=True,
         text=True,
     )
     assert completed.returncode == 0, completed.stderr
+    return completed
+
+
+@needs_make
+def test_make_sql_prints_a_hint_then_opens_the_shell_read_only(built: Pipeline) -> None:
+    completed = make(
+        built, "sql", "select count(*) as n from fct_transactions;\n.read dbt_project/analyses/parquet_exports.sql\n"
+    )
     hint, *output = completed.stdout.splitlines()
     assert str(built.warehouse) in hint and "read-only" in hint and "dbt_project/analyses" in hint
     printed = "\n".join(output)
@@ -123,18 +134,13 @@ def test_make_sql_prints_a_hint_then_opens_the_shell_read_only(built: Pipeline) 
     assert "2024-01-02" in printed, "the Parquet example found the exports through pipeline_data_dir"
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@needs_make
 def test_make_sql_snapshot_opens_a_copy_that_blocks_nothing(built: Pipeline) -> None:
-    env = {**built.env(), "PATH": f"{VENV_BIN}:/usr/bin:/bin"}
-    completed = subprocess.run(
-        ["make", "--no-print-directory", "-s", "-o", ".venv/.installed", "sql-snapshot"],
-        cwd=REPO_ROOT,
-        env=env,
-        input="create table scratch as select count(*) as n from fct_transactions;\nselect n from scratch;\n",
-        capture_output=True,
-        text=True,
+    completed = make(
+        built,
+        "sql-snapshot",
+        "create table scratch as select count(*) as n from fct_transactions;\nselect n from scratch;\n",
     )
-    assert completed.returncode == 0, completed.stderr
     with duckdb.connect(str(built.warehouse)) as con:  # the real warehouse is free for a writer again
         count = con.execute("select count(*) from fct_transactions").fetchone()[0]
         assert (

@@ -1,21 +1,16 @@
-{{
-  config(
-    pre_hook = "{{ replace_scope('partition_date') }}",
-  )
-}}
+{{ config(pre_hook="{{ replace_scope('partition_date') }}") }}
 
 {# Row conservation per date: every data line of the raw file is accounted for, as kept, dropped
     (duplicate or invalid, by reason), quarantined (unusable values) or rejected (malformed line).
     Its tests gate the marts: fct_transactions depends on this model. #}
+{#- Every row_status of int_transactions__classified, one count column each, in this order. #}
+{%- set row_statuses = [
+    'kept', 'duplicate', 'negative_price', 'price_above_max', 'non_positive_quantity', 'quarantined'
+] %}
 
 with
 
-partition_files as (
-
-    select * from {{ ref('stg_raw__partitions') }}
-    where {{ scope_filter('partition_date') }}
-
-),
+{{ scoped_import('partition_files', 'stg_raw__partitions') }},
 
 rejects as (
 
@@ -33,12 +28,9 @@ classified as (
     select
         partition_date,
         count(*) as staged_rows,
-        count(*) filter (where row_status = 'kept') as kept_rows,
-        count(*) filter (where row_status = 'duplicate') as duplicate_rows,
-        count(*) filter (where row_status = 'negative_price') as negative_price_rows,
-        count(*) filter (where row_status = 'price_above_max') as price_above_max_rows,
-        count(*) filter (where row_status = 'non_positive_quantity') as non_positive_quantity_rows,
-        count(*) filter (where row_status = 'quarantined') as quarantined_rows,
+        {%- for status in row_statuses %}
+            count(*) filter (where row_status = '{{ status }}') as {{ status }}_rows,
+        {%- endfor %}
     from {{ ref('int_transactions__classified') }}
     where {{ scope_filter('partition_date') }}
     group by partition_date
@@ -52,12 +44,9 @@ accounted as (
         partition_files.source_file,
         partition_files.extra_columns,
         partition_files.data_lines as raw_rows,
-        coalesce(classified.kept_rows, 0) as kept_rows,
-        coalesce(classified.duplicate_rows, 0) as duplicate_rows,
-        coalesce(classified.negative_price_rows, 0) as negative_price_rows,
-        coalesce(classified.price_above_max_rows, 0) as price_above_max_rows,
-        coalesce(classified.non_positive_quantity_rows, 0) as non_positive_quantity_rows,
-        coalesce(classified.quarantined_rows, 0) as quarantined_rows,
+        {%- for status in row_statuses %}
+            coalesce(classified.{{ status }}_rows, 0) as {{ status }}_rows,
+        {%- endfor %}
         coalesce(rejects.rejected_lines, 0) as rejected_rows,
     from partition_files
     left join classified on partition_files.partition_date = classified.partition_date

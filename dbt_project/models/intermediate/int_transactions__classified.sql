@@ -1,17 +1,8 @@
-{{
-  config(
-    pre_hook = "{{ replace_scope('partition_date') }}",
-  )
-}}
+{{ config(pre_hook="{{ replace_scope('partition_date') }}") }}
 
 with
 
-staged as (
-
-    select * from {{ ref('stg_raw__transactions') }}
-    where {{ scope_filter('partition_date') }}
-
-),
+{{ scoped_import('staged', 'stg_raw__transactions') }},
 
 ranked as (
 

@@ -1,17 +1,8 @@
-{{
-  config(
-    pre_hook = "{{ replace_scope('transaction_date') }}",
-  )
-}}
+{{ config(pre_hook="{{ replace_scope('transaction_date') }}") }}
 
 with
 
-transactions as (
-
-    select * from {{ ref('fct_transactions') }}
-    where {{ scope_filter('partition_date') }}
-
-),
+{{ scoped_import('transactions', 'fct_transactions') }},
 
 aggregated as (
 

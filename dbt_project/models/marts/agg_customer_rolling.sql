@@ -17,12 +17,9 @@
 
 with
 
-daily as (
-
-    select * from {{ ref('agg_customer_daily') }}
-    where {{ scope_filter('transaction_date', days_before=window_days - 1, days_after=window_days - 1) }}
-
-),
+{{ scoped_import(
+    'daily', 'agg_customer_daily', 'transaction_date', days_before=window_days - 1, days_after=window_days - 1
+) }},
 
 windowed as (
 

@@ -1,24 +1,10 @@
-{{
-  config(
-    pre_hook = "{{ replace_scope('partition_date') }}",
-  )
-}}
+{{ config(pre_hook="{{ replace_scope('partition_date') }}") }}
 
 with
 
-transactions as (
+{{ scoped_import('transactions', 'fct_transactions') }},
 
-    select * from {{ ref('fct_transactions') }}
-    where {{ scope_filter('partition_date') }}
-
-),
-
-customer_daily as (
-
-    select * from {{ ref('agg_customer_daily') }}
-    where {{ scope_filter('transaction_date') }}
-
-),
+{{ scoped_import('customer_daily', 'agg_customer_daily', 'transaction_date') }},
 
 joined as (
 

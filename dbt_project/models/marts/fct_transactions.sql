@@ -1,19 +1,10 @@
-{{
-  config(
-    pre_hook = "{{ replace_scope('partition_date') }}",
-  )
-}}
+{{ config(pre_hook="{{ replace_scope('partition_date') }}") }}
 
 -- depends_on: {{ ref('int_partitions__row_accounting') }}
 
 with
 
-classified as (
-
-    select * from {{ ref('int_transactions__classified') }}
-    where {{ scope_filter('partition_date') }}
-
-),
+{{ scoped_import('classified', 'int_transactions__classified') }},
 
 kept as (
 

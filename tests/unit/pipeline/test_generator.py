@@ -93,24 +93,16 @@ def test_invalid_date_is_refused(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def _generator_cli(*args: str) -> subprocess.CompletedProcess:
+    script = REPO_ROOT / "scripts" / "generate_ecommerce_data.py"
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+
+
 def test_cli_range_shows_progress_and_summary(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "scripts" / "generate_ecommerce_data.py"),
-            "--start-date",
-            "2024-01-01",
-            "--end-date",
-            "2024-01-03",
-            "--rows",
-            "150",
-            "--output-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+    completed = _generator_cli(
+        "--start-date", "2024-01-01", "--end-date", "2024-01-03", "--rows", "150", "--output-dir", str(tmp_path)
     )
+    assert completed.returncode == 0, completed.stderr
     assert "[1/3] 2024-01-01: 150 rows" in completed.stdout
     assert "[3/3] 2024-01-03" in completed.stdout
     assert "3 partition(s) written" in completed.stdout
@@ -118,20 +110,7 @@ def test_cli_range_shows_progress_and_summary(tmp_path: Path) -> None:
 
 
 def test_cli_rejects_bad_range(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "scripts" / "generate_ecommerce_data.py"),
-            "--start-date",
-            "2024-01-05",
-            "--end-date",
-            "2024-01-01",
-            "--output-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    completed = _generator_cli("--start-date", "2024-01-05", "--end-date", "2024-01-01", "--output-dir", str(tmp_path))
     assert completed.returncode == 2 and "before start date" in completed.stderr
 
 
