@@ -37,23 +37,31 @@ MANIFEST := dbt_project/target/manifest.json
 # Feature areas keep their targets in mk/*.mk (docs, dashboard, sql shell, benchmarks, ...).
 -include mk/*.mk
 
-.PHONY: help install manifest generate demo system-packages test test-fast lint airflow airflow-stop airflow-status \
+.PHONY: help install lock manifest generate demo system-packages test test-fast lint airflow airflow-stop airflow-status \
 	backfill backfill-bulk rerun full-refresh status summary clean distclean
 
 help: ## list the targets
 	@grep -h -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-15s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@command -v $(PYTHON_BOOTSTRAP) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON_BOOTSTRAP) not found; set PYTHON_BOOTSTRAP=...)"; exit 1; }
 	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
-	@echo "Installing pinned requirements into $(VENV) (about a minute)..."
+	@echo "Installing pinned requirements (requirements-dev.txt: the app's and the dev tools') into $(VENV) (about a minute)..."
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m pip check
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the pinned requirements
+
+LOCK_TOOLS := $(VENV)-lock
+lock: ## re-pin requirements.txt (the app) and requirements-dev.txt (+ dev tools) from pyproject.toml
+	@test -x $(LOCK_TOOLS)/bin/pip-compile || { $(PYTHON_BOOTSTRAP) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install --quiet pip-tools==7.5.2; }
+	$(LOCK_TOOLS)/bin/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --no-annotate \
+		--output-file requirements.txt pyproject.toml
+	$(LOCK_TOOLS)/bin/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --no-annotate \
+		--extra dev -c requirements.txt --output-file requirements-dev.txt pyproject.toml
 
 $(MANIFEST): $(STAMP) $(DBT_SOURCES)
 	@echo "Parsing the dbt project (manifest for the DAGs)..."

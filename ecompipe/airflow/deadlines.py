@@ -55,7 +55,7 @@ def under_dags_test(argv: list[str] | None = None) -> bool:
 def run_date_of(dag_run: dict[str, Any]) -> str:
     """The partition date a run processes: param ``run_date`` if given, else its logical date."""
     conf = dag_run.get("conf") or {}
-    value = conf.get("run_date") or str(dag_run.get("logical_date") or "")[:10]
+    value = conf.get("run_date") or str(dag_run.get("logical_date") or dag_run.get("data_interval_start") or "")[:10]
     return parse_date(value, "run_date").isoformat()
 
 

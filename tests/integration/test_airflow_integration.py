@@ -45,12 +45,12 @@ def _dags_test(env: dict[str, str], logical_date: str) -> subprocess.CompletedPr
     return completed
 
 
-def test_dags_test_processes_the_day_before_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A run at 2024-01-03 02:00 (interval 01-02 02:00 .. 01-03 02:00) processes partition 2024-01-02."""
+def test_dags_test_processes_the_partition_of_its_logical_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`airflow dags test DAG 2024-01-02` (logical date 01-02 00:00, interval [01-02, 01-03)) processes 01-02."""
     env, data_dir = dags_test_env(tmp_path, monkeypatch, "demo")  # ingestion generates the partition
-    _dags_test(env, "2024-01-03T02:00:00+00:00")
+    _dags_test(env, "2024-01-02")
     assert (data_dir / "raw" / "2024-01-02" / "transactions.csv").exists()
-    assert not (data_dir / "raw" / "2024-01-03").exists()
+    assert not (data_dir / "raw" / "2024-01-03").exists() and not (data_dir / "raw" / "2024-01-01").exists()
     assert _dates(data_dir / "warehouse.duckdb") == ["2024-01-02"]
     assert (data_dir / "features/daily/date=2024-01-02/features.parquet").exists()
     assert (data_dir / "logs/data_quality/2024-01-02/report.json").exists()
@@ -63,14 +63,14 @@ def test_late_redelivery_is_reprocessed_and_unchanged_partition_skipped(
     env, data_dir = dags_test_env(tmp_path, monkeypatch, "production")
     pipeline = Pipeline(data_dir=data_dir, work_dir=tmp_path / "work")
     pipeline.generate("2024-01-01", "2024-01-02", "2024-01-03", rows=300)
-    for logical in ("2024-01-02", "2024-01-03", "2024-01-04"):
-        _dags_test(env, f"{logical}T02:00:00+00:00")
+    for logical in ("2024-01-01", "2024-01-02", "2024-01-03"):
+        _dags_test(env, logical)
     warehouse = data_dir / "warehouse.duckdb"
     assert _dates(warehouse) == ["2024-01-01", "2024-01-02", "2024-01-03"]
 
     # Day D-2 is re-delivered with other rows; day D's run is repeated with D unchanged.
     pipeline.generate("2024-01-01", rows=250, seed=7, force=True)
-    _dags_test(env, "2024-01-04T02:00:00+00:00")
+    _dags_test(env, "2024-01-03")
     runs = registry(warehouse)
     assert runs[-2][:3] == ("2024-01-01", "late-data reprocess", "success")
     assert "kept rows before" in runs[-2][3] and "after" in runs[-2][3]

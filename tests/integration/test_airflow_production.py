@@ -147,9 +147,9 @@ def test_scheduled_run_times_out_naming_the_file_and_its_deadline_miss_is_record
     assert f"Raw partition for {run_date} did not arrive within {SENSOR_TIMEOUT_SECONDS} s: {missing}" in log
     assert "Deliver the file" in log and "is not there yet" in log
 
-    # The deadline (interval end + 3 s) passed while the run waited: the triggerer's callback recorded it.
+    # The deadline (due time D+1 02:00 + 3 s) passed while the run waited: the triggerer's callback recorded it.
     row = _registry_row_when(env, run_id, lambda r: r["deadline_missed_at"] is not None and r["status"] == "failed")
-    expected_deadline = run.data_interval_end + timedelta(seconds=DEADLINE_SECONDS)
+    expected_deadline = run.data_interval_end + timedelta(hours=2, seconds=DEADLINE_SECONDS)
     assert row["run_date"] == run_date and row["run_type"] == "scheduled"
     assert row["deadline_time"] == expected_deadline.replace(tzinfo=None)
     assert row["deadline_missed_at"] > row["deadline_time"]
@@ -202,8 +202,9 @@ def _callback_context(run_type: str, run_id: str) -> dict[str, Any]:
             "conf": {},
             "start_date": "2024-01-06T02:00:05Z",
             "end_date": None,
-            "data_interval_start": "2024-01-05T02:00:00Z",
-            "data_interval_end": "2024-01-06T02:00:00Z",
+            "logical_date": "2024-01-05T00:00:00Z",
+            "data_interval_start": "2024-01-05T00:00:00Z",
+            "data_interval_end": "2024-01-06T00:00:00Z",
         },
         "deadline": {"id": "x", "deadline_time": "2024-01-06 04:00:00+00:00"},
     }
@@ -222,7 +223,7 @@ def test_deadline_callback_records_scheduled_runs_once_and_ignores_backfills(
     outcome = asyncio.run(record_deadline_miss(context=_callback_context("backfill", "backfill__2024-01-05")))
     assert "not recorded" in outcome and not (tmp_path / "warehouse.duckdb").exists()
 
-    run_id = "scheduled__2024-01-05T02:00:00+00:00"
+    run_id = "scheduled__2024-01-05T00:00:00+00:00"
     assert "recorded" in asyncio.run(record_deadline_miss(context=_callback_context("scheduled", run_id)))
     first = _registry_row({"DUCKDB_PATH": str(tmp_path / "warehouse.duckdb")}, run_id)
     assert first is not None and first["run_date"] == "2024-01-05" and first["status"] == "running"

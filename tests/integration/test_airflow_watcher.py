@@ -48,7 +48,7 @@ def test_failing_dbt_test_fails_its_model_task_and_the_run(tmp_path: Path, monke
     _spoil_prices(data_dir / "raw" / DAY / "transactions.csv", 6)
 
     completed = subprocess.run(
-        [AIRFLOW, "dags", "test", DAG_ID, "2024-01-03T02:00:00+00:00"],
+        [AIRFLOW, "dags", "test", DAG_ID, DAY],
         env=env,
         capture_output=True,
         text=True,
