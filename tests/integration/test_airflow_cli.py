@@ -127,7 +127,7 @@ def test_the_course_commands_do_what_they_say(shell: tuple[dict[str, str], Pipel
     while True:
         producer = api.task_instances.get_task_instance(DAG_ID, run["run_id"], PRODUCER)
         state = api.dag_runs.get_dag_run(DAG_ID, run["run_id"]).state
-        if producer.try_number >= 2 and state in ("success", "failed"):
+        if state in ("success", "failed"):  # `tasks clear` queued the run before it returned
             break
         assert time.monotonic() < deadline, f"cleared run not finished: {state}, producer {producer}"
         time.sleep(5)
