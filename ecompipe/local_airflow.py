@@ -142,9 +142,10 @@ def service_log(component: str) -> Path:
     return airflow_home() / "logs" / "services" / f"{component}.log"
 
 
-def _alive(pid: int) -> bool:
+def _exists(signal_zero: Callable[[int], None], ident: int) -> bool:
+    """Does the process (``os.kill``) or group (``os.killpg``) exist? Signal 0 asks without sending."""
     try:
-        os.kill(pid, 0)
+        signal_zero(ident)
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -152,14 +153,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie leader still "exists" for killpg: look for a live member of the group instead.
+def _alive(pid: int) -> bool:
+    return _exists(lambda pid: os.kill(pid, 0), pid)
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Processes of a process group that are still running (zombies, already dead, are not counted)."""
+    members = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
@@ -167,8 +167,13 @@ def _group_alive(pgid: int) -> bool:
             except OSError:
                 continue
             if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
-    return False
+                members.append(int(proc.name))
+    return members
+
+
+def _group_alive(pgid: int) -> bool:
+    # A zombie leader still "exists" for killpg: look for a live member of the group too.
+    return _exists(lambda pgid: os.killpg(pgid, 0), pgid) and bool(live_group_members(pgid))
 
 
 def running_components() -> dict[str, int]:

@@ -14,11 +14,7 @@ from tests.helpers.sandbox import Pipeline
 @pytest.fixture(scope="module")
 def loaded_day(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     """One warehouse with 2024-01-01 loaded, shared by tests whose runs must change nothing."""
-    root = tmp_path_factory.mktemp("loaded_day")
-    pipeline = Pipeline(data_dir=root / "data", work_dir=root / "work")
-    pipeline.generate("2024-01-01", rows=200)
-    pipeline.build("2024-01-01")
-    return pipeline
+    return Pipeline.with_one_day(tmp_path_factory.mktemp("loaded_day"), "2024-01-01", rows=200)
 
 
 def _query(pipeline: Pipeline, sql: str) -> pd.DataFrame:

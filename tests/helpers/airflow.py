@@ -33,13 +33,4 @@ def registry(warehouse: Path) -> list[tuple[str, str, str, str]]:
 
 def live_members(pgid: int) -> list[int]:
     """Processes of a process group that are still running (zombies, already dead, are not counted)."""
-    members = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(proc.name))
-    return members
+    return local_airflow.live_group_members(pgid)

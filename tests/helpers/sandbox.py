@@ -63,6 +63,14 @@ class Pipeline:
             )
         return completed
 
+    @classmethod
+    def with_one_day(cls, root: Path, day: str = "2024-01-01", rows: int = 200) -> Pipeline:
+        """A sandbox under ``root`` with ``day`` generated and built."""
+        pipeline = cls(data_dir=root / "data", work_dir=root / "work")
+        pipeline.generate(day, rows=rows)
+        pipeline.build(day)
+        return pipeline
+
     def build(self, run_date: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.dbt("build", variables={"run_date": run_date}, check=check)
 

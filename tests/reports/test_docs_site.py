@@ -43,9 +43,7 @@ class Docs:
 def docs(tmp_path_factory: pytest.TempPathFactory) -> Docs:
     """One day built, then the docs generated against that warehouse, in a throwaway target path."""
     root = tmp_path_factory.mktemp("docs_site")
-    pipeline = Pipeline(data_dir=root / "data", work_dir=root / "work")
-    pipeline.generate("2024-01-01", rows=150)
-    pipeline.build("2024-01-01")
+    pipeline = Pipeline.with_one_day(root, "2024-01-01", rows=150)
     generated = generate_docs(root / "site", root / "docs_build", env=pipeline.env())
     return Docs(pipeline, generated, root)
 

@@ -16,6 +16,7 @@ COMMANDS = (
     "demo",
     "backfill",
     "rerun",
+    "status",
     "backfill-bulk",
     "docs",
     "dashboard",
