@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import harness as h
+from benchmarks.cluster import cluster
 
 DAG_ID = "end_to_end_data_pipeline"
 SCRIPTS = {"bare_duckdb": h.BENCH_DIR / "bare_duckdb.py", "pandas": h.BENCH_DIR / "lab_pandas.py"}
@@ -346,5 +347,6 @@ BENCHMARKS = {
     "generator": generator,
     "backfill": backfill,  # opt-in: BENCH_BACKFILL=1, --backfill or --only backfill
     "year": year,  # opt-in: --only year
+    "cluster": cluster,  # opt-in: --only cluster (benchmarks/cluster.py)
 }
-OPT_IN = ("backfill", "year")
+OPT_IN = ("backfill", "year", "cluster")

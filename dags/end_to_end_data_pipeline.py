@@ -14,9 +14,7 @@ Airflow DAG file: configuration only. Parsing reads dbt's manifest (``make manif
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 # Airflow before Cosmos: a Cosmos-first import is circular on Airflow 3.
 from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param, task
@@ -29,7 +27,7 @@ from ecompipe.airflow.rebuild_on_clear import rebuild_on_clear
 from ecompipe.airflow.sensors import RawPartitionSensor, sensor_poke_seconds, sensor_timeout_seconds
 from ecompipe.airflow.task_defaults import WAREHOUSE_POOL, default_task_args, sensors_report_after_the_build
 from ecompipe.airflow.timetable import DailyPartitionTimetable
-from ecompipe.settings import DBT_PROJECT_DIR, get_settings, pipeline_env
+from ecompipe.settings import DBT_PROJECT_DIR, dbt_executable, dbt_target, get_settings, pipeline_env
 
 DAG_ID = "end_to_end_data_pipeline"
 # The partition: the param run_date if given (reruns: runs without a logical date), else the logical date.
@@ -125,7 +123,10 @@ with DAG(
 
         values = params or {}
         conf = getattr(dag_run, "conf", None) or {}
-        force = bool(values.get("force")) or bool(conf.get("force"))
+        # A cleared run (UI, `airflow tasks clear`) is a request to process the date again: even when its
+        # file is byte-identical to the one loaded, it is not skipped.
+        cleared = int(getattr(dag_run, "clear_number", 0) or 0) > 0
+        force = bool(values.get("force")) or bool(conf.get("force")) or cleared
         return ensure_raw_partition(run_date, demo_mode_enabled(values.get("generate_if_missing")), force=force)
 
     transform = DbtTaskGroup(
@@ -138,7 +139,7 @@ with DAG(
         ),
         profile_config=ProfileConfig(
             profile_name="ecommerce",
-            target_name="dev",
+            target_name=dbt_target(),  # dev: the DuckDB file; cluster: DuckLake (PIPELINE_PROFILE)
             profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
         ),
         # WATCHER: one `dbt build` of the date (task dbt.dbt_producer_watcher), and a sensor task per model
@@ -151,7 +152,8 @@ with DAG(
             # A dbt subprocess: dbt-duckdb keeps the file open in-process after a dbtRunner call, which
             # would lock out the next task when tasks share a process (`airflow dags test`).
             invocation_mode=InvocationMode.SUBPROCESS,
-            dbt_executable_path=Path(sys.executable).parent / "dbt",
+            # dbt, or on the cluster profile ecompipe-dbt: a per-date build lock and conflict retries.
+            dbt_executable_path=dbt_executable(),
         ),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH),
         operator_args={

@@ -1,7 +1,9 @@
 """Shared fixtures and the suite's tiers.
 
 Every test gets its own data dir and warehouse through the two env vars. Tests under
-``tests/integration/`` run a real Airflow and are marked ``airflow`` (``make test-fast`` leaves them out).
+``tests/integration/`` run a real Airflow and are marked ``airflow`` (``make test-fast`` leaves them out);
+tests under ``tests/cluster/`` start PostgreSQL, Redis, Airflow and Celery workers and are marked
+``cluster`` (and ``airflow``).
 """
 
 from __future__ import annotations
@@ -22,15 +24,27 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
 os.environ["DO_NOT_TRACK"] = "1"
-for _inherited in ("PIPELINE_DATA_DIR", "DUCKDB_PATH", "PIPELINE_MODE", "PIPELINE_SCHEDULE_END_DATE"):
+for _inherited in (
+    "PIPELINE_DATA_DIR",
+    "DUCKDB_PATH",
+    "PIPELINE_MODE",
+    "PIPELINE_SCHEDULE_END_DATE",
+    "PIPELINE_PROFILE",
+    "PIPELINE_CLUSTER_DIR",
+):
     os.environ.pop(_inherited, None)
 
 _INTEGRATION = Path(__file__).resolve().parent / "integration"
+_CLUSTER = Path(__file__).resolve().parent / "cluster"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if _INTEGRATION in Path(str(item.path)).resolve().parents:
+        parents = Path(str(item.path)).resolve().parents
+        if _INTEGRATION in parents:
+            item.add_marker(pytest.mark.airflow)
+        if _CLUSTER in parents:  # real PostgreSQL, Redis, Airflow and Celery workers: also left out of test-fast
+            item.add_marker(pytest.mark.cluster)
             item.add_marker(pytest.mark.airflow)
 
 

@@ -1,9 +1,17 @@
-"""Read-side helpers on the DuckDB warehouse: table fingerprints and the per-date summary."""
+"""The warehouse connection (both profiles), table fingerprints and the per-date summary.
+
+Embedded profile: the DuckDB file ``DUCKDB_PATH``. Cluster profile (``PIPELINE_PROFILE=cluster``): the
+DuckLake catalog (``ecompipe.core.lake``), attached as the default catalog, so every caller's SQL runs
+unchanged on both.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -33,7 +41,13 @@ class WarehouseLockedError(RuntimeError):
 def connect(
     path: Path | None = None, read_only: bool = False, wait_seconds: float | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """A connection to the warehouse, retried with backoff while another process holds its lock."""
+    """A connection to the warehouse, retried with backoff while another process holds its lock.
+
+    On the cluster profile (and no explicit ``path``): the lake, where nothing holds a process lock."""
+    if path is None and get_settings().pipeline_profile == "cluster":
+        from ecompipe.core import lake
+
+        return lake.connect(read_only=read_only)
     db = str(path or duckdb_path())
     give_up = time.monotonic() + (get_settings().pipeline_lock_wait_seconds if wait_seconds is None else wait_seconds)
     delay, told = 0.25, False
@@ -55,7 +69,24 @@ def connect(
             delay = min(delay * 2, 5.0)
 
 
+@contextlib.contextmanager
+def writer_lock(name: str) -> Iterator[None]:
+    """Serialise a read-modify-write of ``name`` (a table and its files) across processes.
+
+    Embedded profile: nothing to do, the DuckDB file's write lock already serialises writers. Cluster
+    profile: DuckLake lets writers run together, so a PostgreSQL advisory lock per name stands in."""
+    if get_settings().pipeline_profile != "cluster":
+        yield
+        return
+    from ecompipe.core import lake
+
+    with lake.advisory_locks([(lake.REGISTRY_LOCK_NAMESPACE, zlib.crc32(name.encode()) & 0x7FFFFFFF)]):
+        yield
+
+
 def connect_read_only(path: Path | None = None) -> duckdb.DuckDBPyConnection:
+    if path is None and get_settings().pipeline_profile == "cluster":
+        return connect(read_only=True)
     db = path or duckdb_path()
     if not db.exists():
         raise FileNotFoundError(f"No warehouse at {db}: run the pipeline first (make demo, or dbt build).")

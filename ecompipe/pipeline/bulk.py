@@ -13,16 +13,14 @@ import logging
 import os
 import re
 import subprocess
-import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from ecompipe.core.dates import date_range, parse_date
 from ecompipe.pipeline.generator import generate_partition
 from ecompipe.pipeline.quality import write_report
 from ecompipe.pipeline.run_registry import RunRecord, record_run
-from ecompipe.settings import DBT_PROJECT_DIR, logs_dir, pipeline_env, raw_dir, raw_partition_path
+from ecompipe.settings import DBT_PROJECT_DIR, dbt_executable, logs_dir, pipeline_env, raw_dir, raw_partition_path
 
 log = logging.getLogger(__name__)
 MAX_DAYS = 3660
@@ -71,7 +69,7 @@ def dbt_build_range(start: str, end: str) -> str:
     with tempfile.TemporaryDirectory(prefix="dbt_target_") as target:
         # A private target dir: the project's own target/ holds the manifest the DAGs are parsed from.
         command = [
-            str(Path(sys.executable).parent / "dbt"),
+            str(dbt_executable()),  # on the cluster profile: the per-date lock and conflict retries
             "build",
             "--vars",
             json.dumps({"start_date": first, "end_date": last}),

@@ -17,7 +17,7 @@ import duckdb
 from ecompipe.core.dates import parse_date
 from ecompipe.core.files import file_sha256
 from ecompipe.core.warehouse import connect_read_only
-from ecompipe.settings import duckdb_path, raw_partition_path
+from ecompipe.settings import duckdb_path, get_settings, raw_partition_path
 
 CREATE_SQL = """
 create table if not exists main.raw_partition_manifest (
@@ -30,6 +30,14 @@ create table if not exists main.raw_partition_manifest (
     processed_at timestamp
 )
 """
+
+
+def _create_sql() -> str:
+    """DuckLake (cluster profile) has no PRIMARY KEY: the delete-then-insert of ``record`` (under the
+    registry's writer lock there) keeps one row per date without it."""
+    if get_settings().pipeline_profile == "cluster":
+        return CREATE_SQL.replace("partition_date date primary key", "partition_date date")
+    return CREATE_SQL
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,7 @@ def record(con: duckdb.DuckDBPyConnection, day: str, run_id: str) -> None:
     current = fingerprint(day)
     if current is None:
         return
-    con.execute(CREATE_SQL)
+    con.execute(_create_sql())
     rows = con.execute(
         "select raw_rows from int_partitions__row_accounting where partition_date = ?", [current.partition_date]
     ).fetchone()

@@ -22,7 +22,7 @@ import duckdb
 
 from ecompipe.core.dates import parse_date
 from ecompipe.core.files import write_text_atomically
-from ecompipe.core.warehouse import WarehouseLockedError
+from ecompipe.core.warehouse import WarehouseLockedError, writer_lock
 from ecompipe.core.warehouse import connect as connect_warehouse
 from ecompipe.pipeline import raw_fingerprints as manifest
 from ecompipe.settings import data_dir, features_dir, get_settings, processed_dir
@@ -181,7 +181,7 @@ def _insert(con: duckdb.DuckDBPyConnection, record: RunRecord) -> None:
 def record_run(record: RunRecord, warehouse: Path | None = None) -> RunRecord:
     """Complete the record from the warehouse and write it (replacing any earlier one for the key)."""
     record.run_date = parse_date(record.run_date, "run_date").isoformat()
-    with connect(warehouse) as con:
+    with writer_lock("pipeline_runs"), connect(warehouse) as con:  # cluster: one registry writer at a time
         _fill_from_warehouse(con, record)
         _ensure_table(con)
         con.execute("begin")
@@ -199,7 +199,7 @@ def record_deadline_miss(record: RunRecord, warehouse: Path | None = None) -> Ru
     """Set the deadline fields on the run's record (created with ``record``'s fields if the run has not
     recorded itself yet). Idempotent per (run_date, run_id): the first miss recorded is kept."""
     record.run_date = parse_date(record.run_date, "run_date").isoformat()
-    with connect(warehouse) as con:
+    with writer_lock("pipeline_runs"), connect(warehouse) as con:  # cluster: one registry writer at a time
         _ensure_table(con)
         con.execute("begin")
         if _existing(con, record.run_date, record.run_id) is None:

@@ -396,14 +396,25 @@ def build_snapshot(
     run_id: str | None = None,
     warehouse: Path | None = None,
     timeout: float | None = None,
+    lake_version: int | None = None,
 ) -> SnapshotResult:
-    """Build (or find) the snapshot of the ``days`` days ending at the chosen date; see the module doc."""
+    """Build (or find) the snapshot of the ``days`` days ending at the chosen date; see the module doc.
+
+    Cluster profile: reads the DuckLake catalog, at ``lake_version`` if given (time travel: the same
+    version gives the same bytes), and records the lake snapshot id it read in the manifest."""
     days = validate_days(days)
     if as_of is not None and as_of != "":
         as_of = parse_date(as_of, "as_of").isoformat()
     events = list(events or [])
-    path = warehouse or duckdb_path()
-    with _connect_read_only(path, lock_timeout() if timeout is None else timeout) as con:
+    on_lake = warehouse is None and get_settings().pipeline_profile == "cluster"
+    if on_lake:
+        from ecompipe.core import lake
+
+        source = lake.connect(read_only=True, snapshot_version=lake_version)
+    else:
+        source = _connect_read_only(warehouse or duckdb_path(), lock_timeout() if timeout is None else timeout)
+    with source as con:
+        lake_snapshot = lake.current_snapshot(con) if on_lake else None
         end, chosen_by = _choose_end(as_of or None, events, con)
         verdicts = judge_window(con, end - timedelta(days=days - 1), end)
         included = [v.day for v in verdicts if v.included]
@@ -419,6 +430,7 @@ def build_snapshot(
         "snapshot_run_id": run_id or "cli",
         "asset": FEATURES_TABLE,
         "asset_events": [asdict(event) for event in events],
+        **({"lake_snapshot_id": lake_snapshot} if lake_snapshot is not None else {}),
     }
     manifest = _manifest(end, days, verdicts, schema, trigger)
     return _write_snapshot(table, manifest, f"{chosen_by}, run {run_id or 'cli'}")

@@ -51,7 +51,13 @@ def _airflow(settings: dict[str, str], command: str, timeout: int = 300) -> str:
     activate = Path(settings["AIRFLOW_HOME"]) / "activate"
     script = f"source {activate} && airflow {command}"
     clean = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8"}
-    done = subprocess.run(["bash", "-c", script], env=clean, capture_output=True, text=True, timeout=timeout)
+    for _ in range(4):
+        done = subprocess.run(["bash", "-c", script], env=clean, capture_output=True, text=True, timeout=timeout)
+        # SQLite, the embedded profile's metadata database, refuses a write while the scheduler holds
+        # it; nothing was written, and a person would type the command again (docs/airflow-cli.md).
+        if done.returncode == 0 or "database is locked" not in done.stdout + done.stderr:
+            break
+        time.sleep(3)
     assert done.returncode == 0, f"airflow {command}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
 
