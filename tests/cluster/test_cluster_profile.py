@@ -310,7 +310,9 @@ def test_postgres_restarted_while_runs_are_queued(cluster: Cluster) -> None:
     runs = [api.dag_runs.trigger_dag_run(DAG_ID, fresh_run_body(day)).dag_run_id for day in BACKFILL[3:5]]
     time.sleep(2)
     cluster.python("from ecompipe import local_cluster; local_cluster.activate(); local_cluster.pg_restart()")
-    states = _wait_for_runs(cluster.api(), runs, timeout=1800)  # a new client (its pool predates the restart); slow when busy
+    states = _wait_for_runs(
+        cluster.api(), runs, timeout=1800
+    )  # a new client (its pool predates the restart); slow when busy
     assert set(states.values()) == {"success"}, states
     assert cluster.duplicate_keys() == dict.fromkeys(KEYS, 0)
 
