@@ -5,6 +5,7 @@ Every contender's repetitions start from the same saved warehouse and the conten
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -256,6 +257,17 @@ def scheduler_run(box: h.Sandbox, mode: str, days: list[date], number: int) -> d
     return h.stats([sample], days=len(days), **sample.extra)
 
 
+def _per_date_in_steady_state(metadata_db: Path) -> float | None:
+    """Seconds between one date's run ending and the next one's, first to last: a backfill's cost per
+    extra date, without its fixed head (the first run's checks) and tail (the last run's model reports)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(metadata_db)) as con:
+        rows = con.execute("select end_date from dag_run where dag_id = ? order by end_date", [DAG_ID])
+        ends = [datetime.fromisoformat(row[0]) for row in rows if row[0]]
+    return round((ends[-1] - ends[0]).total_seconds() / (len(ends) - 1), 2) if len(ends) > 1 else None
+
+
 def backfill(cfg: h.Config) -> dict[str, object]:
     """Opt-in (BENCH_BACKFILL=1): a real scheduler backfilling N dates vs N plain `dbt build`s and one ranged."""
     days = h.days_from(date(2024, 2, 1), cfg.backfill_days)
@@ -268,6 +280,7 @@ def backfill(cfg: h.Config) -> dict[str, object]:
     box.restore(None)
     ranged = h.dbt_build(h.run_vars(days[0], days[-1]), box.env(), box.root / "runs" / "ranged")
     total = {key: sum(getattr(s, key) for s in per_date) for key in ("wall_s", "cpu_s")}
+    result["airflow"]["per_date_s"] = _per_date_in_steady_state(box.root / "airflow_home" / "airflow.db")
     return result | {
         "dbt_per_date": total | {"max_rss_mb": max(s.max_rss_mb for s in per_date)},
         "dbt_ranged": h.stats([ranged]),

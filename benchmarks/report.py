@@ -47,6 +47,9 @@ def targets(sections: dict[str, Any]) -> list[tuple[str, str, float | None, str,
     flat = _ratio(_get(inc, "dayN", "wall_s"), _get(inc, "day1", "wall_s"))
     airflow_dbt = _ratio(net, _get(af, "dbt_build", "wall_s"))
     generator = _ratio(_get(gen, "ecompipe", "rows_per_s"), _get(gen, "duckdb", "rows_per_s"))
+    bf = sections.get("backfill")
+    plain, dates = _get(bf, "dbt_per_date", "wall_s"), _get(bf, "airflow", "days")
+    per_date = _ratio(_get(bf, "airflow", "per_date_s"), plain / dates if plain and dates else None)
     found = [  # what, at most (+) or at least (-), goal, unit, value
         (f"one day at {rows:,} rows: dbt build / bare DuckDB", +1, 1.5, "x", dbt_bare),
         (f"one day at {rows:,} rows: pandas / dbt build (speed-up)", -1, 5, "x", pandas_dbt),
@@ -54,6 +57,7 @@ def targets(sections: dict[str, Any]) -> list[tuple[str, str, float | None, str,
         ("DagBag parse of dags/", +1, 2, " s", _get(parse, "parse_s")),
         ("subprocesses started while parsing dags/", +1, 0, "", None if calls is None else len(calls)),
         ("Airflow DAG run (its tasks, less dags test's API start-up) / plain dbt build", +1, 2, "x", airflow_dbt),
+        ("a date through the real scheduler (backfill, per extra date) / its plain dbt build", +1, 1.3, "x", per_date),
         ("generator throughput / DuckDB generate + COPY", -1, 0.5, "x", generator),
         ("a year (365 days x 100,000 rows) through the bulk DAG, start to stop", +1, 15, " min", year_min),
     ]
@@ -159,6 +163,10 @@ def _backfill(data: dict[str, Any]) -> list[str]:
     for label, item in (("one date at a time", data["dbt_per_date"]), ("one ranged invocation", data["dbt_ranged"])):
         speed = _x(run["run_s"], item["wall_s"])
         rows.append([f"plain `dbt build`, {label}", _wc(item), speed, _n(item["max_rss_mb"], 0)])
+    if run.get("per_date_s"):
+        plain = data["dbt_per_date"]["wall_s"] / run["days"]
+        rows.append(["per extra date: backfill (run end to run end) / plain `dbt build` of a date",
+                     f"{_n(run['per_date_s'])} / {_n(plain)}", _x(run["per_date_s"], plain), ""])  # fmt: skip
     return _section(
         f"Real-scheduler backfill vs plain dbt ({run['days']} dates, {data['rows_per_day']:,} rows a day)",
         f"`ecompipe.local_airflow`: start Airflow, backfill the daily DAG (max {data['max_active_runs']} active "

@@ -66,7 +66,7 @@ def connect(
                 remaining, told = give_up - time.monotonic(), True
                 log.info("Warehouse %s is locked by another process: waiting up to %.0f s", db, remaining)
             time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, 1.0)  # short: the holder is usually a task done in seconds
 
 
 @contextlib.contextmanager

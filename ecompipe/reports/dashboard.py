@@ -9,6 +9,8 @@ Sections, all per date:
 * runs per partition date and their success rate, and run durations (``main.pipeline_runs``, the run
   registry; "no run registry yet" when it is absent);
 * dates missing in the processed range (between the first and the last date loaded or run);
+* each date's status, as ``make status`` gives it: loaded, changed since loaded, failed, no raw file,
+  never run (from the first to the last date loaded, run or with a raw file), and what to do;
 * row accounting: raw rows, kept, duplicates, invalid, quarantined, rejected
   (``int_partitions__row_accounting`` when present, else ``int_transactions__classified.row_status``);
 * revenue and active customers (``agg_customer_daily``);
@@ -24,6 +26,7 @@ This module reads the numbers and draws the plots; the SQL is in ``queries/*.sql
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import functools
 import io
@@ -41,8 +44,10 @@ from matplotlib import dates as mdates
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
+from ecompipe.core.dates import date_range
 from ecompipe.core.files import write_bytes_atomically
 from ecompipe.core.warehouse import connect
+from ecompipe.reports import status as partitions
 from ecompipe.settings import data_dir, duckdb_path, get_settings
 
 Row = dict[str, Any]
@@ -191,6 +196,21 @@ def missing_dates(loaded: list[str], runs: list[Row] | None) -> tuple[list[str] 
     return [known[0], known[-1]], missing
 
 
+def load_partition_status(con: duckdb.DuckDBPyConnection, loaded: list[str], runs: list[Row] | None) -> list[Row]:
+    """Each date from the first to the last one loaded, run or with a raw file: its status (``make status``)."""
+    known = sorted({*loaded, *(run["run_date"] for run in runs or [] if run["run_date"]), *partitions.raw_dates()})
+    if not known:
+        return []
+    days = [day.isoformat() for day in date_range(known[0], known[-1])]
+    return [dataclasses.asdict(row) for row in partitions.statuses(con, days)]
+
+
+def status_counts(rows: list[Row]) -> dict[str, int]:
+    """How many dates have each status, in ``partitions.STATUSES`` order, zeros left out."""
+    counts = {name: sum(row["status"] == name for row in rows) for name in partitions.STATUSES}
+    return {name: count for name, count in counts.items() if count}
+
+
 def collect(warehouse: Path | None) -> Row:
     """Everything the page shows, JSON-ready. ``warehouse`` None: the cluster profile's DuckLake."""
     data: Row = {
@@ -208,6 +228,9 @@ def collect(warehouse: Path | None) -> Row:
         "run_totals": None,
         "processed_range": None,
         "missing_dates": [],
+        "partition_status": [],
+        "status_counts": {},
+        "status_next_steps": [],
         "errors": {},
     }
     if not data["warehouse_exists"]:
@@ -233,6 +256,10 @@ def collect(warehouse: Path | None) -> Row:
             "quality", lambda: load_quality(con, tables, loaded), ([], [])
         )
         runs = guarded("runs", lambda: load_runs(con, tables), None)
+        data["partition_status"] = guarded("status", lambda: load_partition_status(con, loaded, runs), [])
+    data["status_counts"] = status_counts(data["partition_status"])
+    rows = [partitions.PartitionStatus(**row) for row in data["partition_status"]]
+    data["status_next_steps"] = partitions.next_steps(rows)
     if runs is not None:
         data["runs"] = runs
         data["runs_per_date"] = runs_per_date(runs)

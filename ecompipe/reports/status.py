@@ -13,10 +13,10 @@ from pathlib import Path
 
 import duckdb
 
-from ecompipe.core.dates import date_range
+from ecompipe.core.dates import InvalidDateError, date_range, parse_date
 from ecompipe.core.warehouse import connect_read_only
 from ecompipe.pipeline.raw_fingerprints import fingerprint
-from ecompipe.settings import duckdb_path
+from ecompipe.settings import duckdb_path, get_settings, raw_dir
 
 LOADED, CHANGED, FAILED, NO_RAW_FILE, NEVER_RUN = "loaded", "changed since loaded", "failed", "no raw file", "never run"
 STATUSES = (LOADED, CHANGED, FAILED, NO_RAW_FILE, NEVER_RUN)
@@ -59,15 +59,10 @@ def _latest_runs(con: duckdb.DuckDBPyConnection, days: list[str]) -> dict[str, t
     return {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
 
 
-def partition_status(start: str, end: str, warehouse: Path | None = None) -> list[PartitionStatus]:
-    """One status per date of [start, end] (validated: YYYY-MM-DD, start <= end)."""
-    days = [day.isoformat() for day in date_range(start, end)]
-    db = warehouse or duckdb_path()
-    loaded: dict[str, str] = {}
-    latest: dict[str, tuple[str, str, str, str | None]] = {}
-    if db.exists():
-        with connect_read_only(db) as con:
-            loaded, latest = _loaded_sha256(con, days), _latest_runs(con, days)
+def statuses(con: duckdb.DuckDBPyConnection | None, days: list[str]) -> list[PartitionStatus]:
+    """One status per date of ``days`` (ISO, ascending), the warehouse read through ``con`` (None: no
+    warehouse yet, so nothing is loaded or run)."""
+    loaded, latest = (_loaded_sha256(con, days), _latest_runs(con, days)) if con is not None and days else ({}, {})
     result = []
     for day in days:
         current = fingerprint(day)
@@ -84,6 +79,44 @@ def partition_status(start: str, end: str, warehouse: Path | None = None) -> lis
     return result
 
 
+def partition_status(start: str, end: str, warehouse: Path | None = None) -> list[PartitionStatus]:
+    """One status per date of [start, end] (validated: YYYY-MM-DD, start <= end). ``warehouse`` None:
+    the profile's warehouse (the DuckDB file, or the cluster profile's DuckLake)."""
+    days = [day.isoformat() for day in date_range(start, end)]
+    if warehouse is None and get_settings().pipeline_profile == "cluster":
+        with connect_read_only() as con:
+            return statuses(con, days)
+    db = warehouse or duckdb_path()
+    if not db.exists():
+        return statuses(None, days)
+    with connect_read_only(db) as con:
+        return statuses(con, days)
+
+
+def raw_dates() -> list[str]:
+    """The dates with a raw file (``raw/<YYYY-MM-DD>/transactions.csv``), ascending."""
+    found = []
+    for path in raw_dir().glob("*/transactions.csv"):
+        try:
+            found.append(parse_date(path.parent.name, "raw folder").isoformat())
+        except InvalidDateError:
+            continue  # not a partition folder
+    return sorted(found)
+
+
+def next_steps(rows: list[PartitionStatus]) -> list[str]:
+    """What to do about the dates that are not loaded."""
+    steps = []
+    if any(row.status == FAILED for row in rows):
+        steps.append(
+            f"Mend the failed dates: make backfill START={rows[0].partition_date} "
+            f"END={rows[-1].partition_date} REPROCESS=failed"
+        )
+    if any(row.status == NEVER_RUN for row in rows):
+        steps.append("Never-run dates with a raw file: make backfill START=... END=... (or the next run's lookback)")
+    return steps
+
+
 def format_status(rows: list[PartitionStatus]) -> str:
     """A table, then one line of counts and what to do about what is not loaded."""
     header = ("date", "status", "last run", "run type", "ended at")
@@ -96,11 +129,4 @@ def format_status(rows: list[PartitionStatus]) -> str:
     lines.insert(1, "  ".join("-" * width for width in widths))
     counts = {status: sum(row.status == status for row in rows) for status in STATUSES}
     lines.append(", ".join(f"{count} {status}" for status, count in counts.items() if count))
-    if counts[FAILED]:
-        lines.append(
-            f"Mend the failed dates: make backfill START={rows[0].partition_date} "
-            f"END={rows[-1].partition_date} REPROCESS=failed"
-        )
-    if counts[NEVER_RUN]:
-        lines.append("Never-run dates with a raw file: make backfill START=... END=... (or the next run's lookback)")
-    return "\n".join(lines)
+    return "\n".join([*lines, *next_steps(rows)])

@@ -198,3 +198,30 @@ def test_a_run_registry_of_another_shape_costs_its_section_only(tmp_path: Path) 
     page = write_dashboard(warehouse, tmp_path / "dashboard").read_text()
     assert "The run registry (main.pipeline_runs) could not be read" in page
     assert "runs" in _embedded_data(page)["errors"]
+
+
+def test_the_status_section_is_make_status_for_the_whole_range(pipeline: Pipeline, tmp_path: Path) -> None:
+    """Each date from the first to the last one loaded, run or with a raw file, as `make status` gives
+    it, with the command that mends the failed ones."""
+    from ecompipe.pipeline.run_registry import RunRecord, record_run
+    from ecompipe.reports.status import partition_status
+
+    pipeline.generate("2024-01-01", "2024-01-02", "2024-01-03", "2024-01-06", rows=120)
+    pipeline.build("2024-01-01")
+    record_run(RunRecord("2024-01-01", "scheduled__2024-01-01", "scheduled", None, None, "success"))
+    record_run(RunRecord("2024-01-02", "scheduled__2024-01-02", "scheduled", None, None, "failed"))
+    page = write_dashboard(pipeline.warehouse, tmp_path / "dashboard").read_text()
+    data = _embedded_data(page)
+    expected = [row.__dict__ for row in partition_status("2024-01-01", "2024-01-06", pipeline.warehouse)]
+    assert data["partition_status"] == expected
+    assert [(row["partition_date"], row["status"]) for row in expected] == [
+        ("2024-01-01", "loaded"),
+        ("2024-01-02", "failed"),
+        ("2024-01-03", "never run"),
+        ("2024-01-04", "no raw file"),
+        ("2024-01-05", "no raw file"),
+        ("2024-01-06", "never run"),
+    ]
+    assert data["status_counts"] == {"loaded": 1, "failed": 1, "no raw file": 2, "never run": 2}
+    assert '<span data-status="failed">1 failed</span>' in page
+    assert "make backfill START=2024-01-01 END=2024-01-06 REPROCESS=failed" in page
