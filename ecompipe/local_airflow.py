@@ -199,6 +199,38 @@ def prepare() -> None:
     write_activate_script(airflow_env(), Path(sys.executable).parent)
 
 
+def _launch(component: str) -> None:
+    log_path = service_log(component)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [_airflow_cli(), component],
+            env=airflow_env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stop() ends it and all its children
+            cwd=str(REPO_ROOT),
+        )
+    _pid_file(component).write_text(str(process.pid))
+    print(f"  started {component:<13} pid {process.pid}, log {log_path}", flush=True)
+
+
+def revive_stopped_components() -> list[str]:
+    """Start again the components that stopped while Airflow was in use; returns their names.
+
+    On SQLite (the embedded profile), Airflow's scheduler can exit on a write conflict with the
+    api-server (e.g. while a backfill is being created); its runs wait, queued, until it is back."""
+    running = running_components()
+    if not running:
+        return []  # stopped on purpose (make airflow-stop): not ours to restart
+    stopped = [component for component in COMPONENTS if component not in running]
+    for component in stopped:
+        print(f"Airflow's {component} stopped (its log: {service_log(component)}): starting it again.", flush=True)
+        _launch(component)
+    return stopped
+
+
 def start(wait: bool = True) -> None:
     already = running_components()
     if len(already) == len(COMPONENTS):
@@ -216,20 +248,7 @@ def start(wait: bool = True) -> None:
         raise AirflowError(f"dbt manifest missing ({manifest}): run `make manifest` first.")
     prepare()
     for component in COMPONENTS:
-        log_path = service_log(component)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log_file:
-            process = subprocess.Popen(
-                [_airflow_cli(), component],
-                env=airflow_env(),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own process group: stop() ends it and all its children
-                cwd=str(REPO_ROOT),
-            )
-        _pid_file(component).write_text(str(process.pid))
-        print(f"  started {component:<13} pid {process.pid}, log {log_path}", flush=True)
+        _launch(component)
     if wait:
         wait_until_healthy()
     print(f"Airflow UI: {api_url()}  (login: {ADMIN_USER} / {admin_password() or 'see ' + str(_password_file())})")
@@ -531,6 +550,8 @@ def _api_ready(dag_id: str = DAG_ID) -> Api:
     if not running_components():
         print("Airflow is not running: starting it.", flush=True)
         start(wait=True)
+    elif revive_stopped_components():
+        wait_until_healthy()
     api = connect()
     set_paused(api, False, dag_id)
     return api
@@ -601,11 +622,21 @@ class _Followed:
         return runs, closed
 
 
+# A component that stops again and again is not a hiccup: say so instead of restarting it forever.
+MAX_REVIVALS = 5
+
+
 def follow_runs(api: Api, followed: _Followed, timeout: float, not_run: str = "") -> int:
     """Follow the runs to their end with progress. Returns 0 if all succeeded, 1 if any failed."""
     wanted = followed.dates()
     progress = _Progress(len(wanted), "dates")
+    revived = 0
     while True:
+        if revive_stopped_components():
+            revived += 1
+            if revived > MAX_REVIVALS:
+                print(f"Airflow keeps stopping (see {service_log('scheduler')}); the runs wait in Airflow.")
+                return 3
         runs, closed = followed.poll(api)
         done = [day for day, run in runs.items() if run.state in FINISHED]
         failed = sorted(day for day, run in runs.items() if run.state == DagRunState.FAILED)
@@ -655,6 +686,11 @@ def backfill(start: str, end: str, max_active_runs: int = 3, reprocess: str = "n
     open_backfills = [
         item for item in api.backfills.list_backfills(DAG_ID, limit=100).backfills if not item.completed_at
     ]
+    same = [item for item in open_backfills if (item.from_date, item.to_date) == (lo, hi)]
+    if same and reprocess == "none":  # this very command, interrupted (or its Airflow restarted): follow it
+        print(f"Backfill {same[0].id} of {start} .. {end} is already open: following it.", flush=True)
+        followed = _Followed(start, end, backfill_id=same[0].id, backfill_dates=wanted)
+        return follow_runs(api, followed, timeout)
     if open_backfills:
         raise AirflowError(
             f"Backfill {open_backfills[0].id} of {DAG_ID} is still running (Airflow allows one at a time): "
