@@ -222,6 +222,33 @@ def _year(data: dict[str, Any]) -> list[str]:
     )
 
 
+def _cluster(data: dict[str, Any]) -> list[str]:
+    variants = {"embedded: LocalExecutor, one-slot pool": data["embedded"]}
+    variants |= {f"cluster: {key.split('_')[1]} Celery worker(s), DuckLake": item
+                 for key, item in data.items() if key.startswith("cluster_")}  # fmt: skip
+    base = data["embedded"]["wall_s"]
+    rows = [[name, f"{_n(item['wall_s'], 1)} ({_n(item['cpu_s'], 0)})", _x(item["wall_s"], base),
+             _n(item["wall_s"] / data["days"], 1), str(item["conflict_retries"])]
+            for name, item in variants.items()]  # fmt: skip
+    fit = data.get("projection") or {}
+    after = [data["note"]] if data.get("note") else []
+    if fit:
+        after.append(
+            f"Fit `wall = serial + parallel / workers` over the measured worker counts: serial "
+            f"{_n(fit['serial_s'], 1)} s, parallel {_n(fit['parallel_s'], 1)} s; read at 8 workers "
+            f"{_n(fit['wall_s_8_workers'], 1)} s and at 16 {_n(fit['wall_s_16_workers'], 1)} s, each worker "
+            f"with cores of its own (this machine has {data['cores']})."
+        )
+    return _section(
+        f"Cluster profile vs embedded ({data['days']} dates, {data['rows_per_day']:,} rows a day)",
+        "A backfill of the same dates on each profile, services already up. CPU: the whole machine's busy "
+        "seconds meanwhile. Conflict retries: DuckLake commits retried by `ecompipe-dbt`.",
+        " | backfill wall s (machine CPU s) | / embedded | s per date | conflict retries",
+        rows,
+        *after,
+    )
+
+
 def render(results: dict[str, Any]) -> str:
     sections, mach = results["sections"], results["machine"]
     measured = ", ".join(f"{name} {str(item.get('measured_at', '?'))[:16]}" for name, item in sections.items())
@@ -242,7 +269,7 @@ def render(results: dict[str, Any]) -> str:
         *_section("Targets", "", "measure | target | measured | result", goals),
     ]
     renderers = {"one_day": _one_day, "incremental": _incremental, "dag_parse": _dag_parse, "airflow": _airflow,
-                 "backfill": _backfill, "generator": _generator, "year": _year}  # fmt: skip
+                 "backfill": _backfill, "generator": _generator, "year": _year, "cluster": _cluster}  # fmt: skip
     for name, render_section in renderers.items():
         if name in sections:
             lines += render_section(sections[name])
