@@ -125,10 +125,9 @@ lint: $(MANIFEST) ## ruff (Python), sqlfluff (dbt SQL) and dbt-score (every mode
 	cd dbt_project && ../$(VENV)/bin/sqlfluff lint
 	cd dbt_project && ../$(VENV)/bin/dbt-score lint --manifest target/manifest.json --fail-any-item-under 9
 
-clean: ## remove generated data (keeps data/README.md), Airflow home and dbt target (keeps .venv)
+clean: ## remove generated data, Airflow home and dbt target (keeps .venv)
 	-@test -x $(VENV)/bin/ecompipe && $(VENV)/bin/ecompipe airflow stop >/dev/null 2>&1 || true
-	rm -rf airflow_home dbt_project/target dbt_project/logs logs
-	find data -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} + 2>/dev/null || true
+	rm -rf data airflow_home dbt_project/target dbt_project/logs logs
 
 distclean: clean ## clean, and remove .venv
 	rm -rf $(VENV)
