@@ -23,10 +23,10 @@ from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavi
 
 from ecompipe.airflow.assets import FEATURES_ASSET, features_event_extra
 from ecompipe.airflow.deadlines import deadline_interval_after_logical_date, record_deadline_miss, under_dags_test
-from ecompipe.airflow.rebuild_on_clear import rebuild_on_clear
 from ecompipe.airflow.sensors import RawPartitionSensor, sensor_poke_seconds, sensor_timeout_seconds
 from ecompipe.airflow.task_defaults import WAREHOUSE_POOL, default_task_args, sensors_report_after_the_build
 from ecompipe.airflow.timetable import DailyPartitionTimetable
+from ecompipe.airflow.watcher_tries import build_on_every_try
 from ecompipe.settings import DBT_PROJECT_DIR, dbt_executable, dbt_target, get_settings, pipeline_env
 
 DAG_ID = "end_to_end_data_pipeline"
@@ -145,7 +145,7 @@ with DAG(
         # WATCHER: one `dbt build` of the date (task dbt.dbt_producer_watcher), and a sensor task per model
         # (`<model>.run`) and per model's tests (`<model>.test`) that reports what dbt did for it, read
         # from the producer's XComs. Tests still gate downstream models inside that dbt build. A sensor
-        # runs dbt itself only on a retry or when the producer was skipped (a cleared run): one model.
+        # runs dbt itself only on its own retry (or cleared alone): for its one model.
         # The sensors start once the build is done, outside the warehouse pool (sensors_report_after_the_build).
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER,
@@ -195,5 +195,6 @@ with DAG(
     reprocess_late_partitions(RUN_DATE) >> ingest >> transform >> record_run(RUN_DATE)
     # After the wiring above, so that the sensors keep ingestion upstream.
     sensors_report_after_the_build(dag.tasks, transform.group_id)
-    # A cleared run (UI, `airflow tasks clear`) runs one dbt build again, not one dbt per model.
-    rebuild_on_clear(dag.tasks, transform.group_id)
+    # A retried or cleared producer runs one dbt build again, not one dbt per model (data-test failures
+    # are not retried: the same file fails the same tests).
+    build_on_every_try(dag.tasks, transform.group_id)

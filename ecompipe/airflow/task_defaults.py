@@ -49,13 +49,13 @@ def sensors_report_after_the_build(tasks: Iterable[Any], group_id: str) -> list[
     in the one-slot warehouse pool they queue behind it and then run one at a time, each a worker
     process (about 1 s of a real scheduler per model: 20 s a date). Placed after the producer's gate,
     every sensor finds its model's result on its first poke and needs no pool, so they run in parallel
-    and beside the next run's writers. Their fallback (a retry, or a cleared run whose producer skips)
+    and beside the next run's writers. Their fallback (a sensor's own retry, or a sensor cleared alone)
     runs dbt for one model outside the pool: dbt-duckdb waits for DuckDB's lock (profiles.yml
     `retries`), like the pipeline's own connections (ecompipe.core.warehouse.connect).
 
     Root sensors get ``all_done_min_one_success`` over (ingestion, gate): they run whether the build
-    succeeded, failed (to show which model failed) or skipped (a cleared run: they fall back to dbt),
-    and are upstream_failed when ingestion failed, skipped when it skipped (unchanged partition).
+    succeeded or failed (to show which model failed), and are upstream_failed when ingestion failed,
+    skipped when it skipped (unchanged partition).
     """
     from airflow.sdk import TriggerRule
     from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID

@@ -39,9 +39,13 @@ import yaml
 
 from ecompipe.core.dates import date_range, parse_date
 
-# What a concurrent writer of the same table looks like: a commit conflict, or (two builds replacing one
-# store_failures table, both dropping then creating it) the second create finding the first one's table.
-CONFLICT = re.compile(r"Transaction conflict|write-write conflict|Catalog Error: .* already exists", re.IGNORECASE)
+# What a concurrent writer of the same table looks like: a commit conflict, (two builds replacing one
+# store_failures table, both dropping then creating it) the second create finding the first one's table,
+# or DuckLake's own commit retries (snapshot ids taken by other commits) used up under heavy contention.
+CONFLICT = re.compile(
+    r"Transaction conflict|write-write conflict|Catalog Error: .* already exists|Exceeded the maximum retry count",
+    re.IGNORECASE,
+)
 # Two processes attaching a brand-new catalog at once race to create its tables (`cluster up` creates
 # them first; a lake set up by hand may not have them): the loser failed before any node ran.
 FRESH_CATALOG_RACE = re.compile(r"Failed to initialize DuckLake")

@@ -193,8 +193,11 @@ def test_one_dbt_build_per_run_and_a_task_per_model(dag) -> None:
     from airflow.sdk.bases.sensor import BaseSensorOperator
     from cosmos.operators.watcher import DbtProducerWatcherOperator, DbtTestWatcherOperator
 
+    from ecompipe.airflow.watcher_tries import RebuildingProducer
+
     producer = dag.get_task(PRODUCER_ID)
     assert isinstance(producer, DbtProducerWatcherOperator) and producer.base_cmd == ["build"]
+    assert isinstance(producer, RebuildingProducer), "a retry or a clear must build again, not skip"
     assert producer.pool == "duckdb_warehouse"
     assert producer.invocation_mode.value == "subprocess", "dbtRunner keeps the warehouse open in `dags test`"
     assert not producer.exclude and not producer.select, "the build covers the whole project, tests included"
@@ -231,7 +234,7 @@ def test_sensors_report_whatever_the_build_did(dag) -> None:
     for root in roots:
         assert root.upstream_task_ids == {gate.task_id, "ingest_raw_partition"}
         assert root.trigger_rule == "all_done_min_one_success"
-    assert gate.trigger_rule == "none_failed", "Cosmos's gate turns a skipped producer (cleared run) into success"
+    assert gate.trigger_rule == "none_failed", "Cosmos's gate: done once the producer is, without failing"
 
 
 def test_production_runs_wait_for_their_partition_without_holding_a_slot(dag) -> None:

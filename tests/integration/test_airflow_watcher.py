@@ -66,9 +66,11 @@ def test_failing_dbt_test_fails_its_model_task_and_the_run(tmp_path: Path, monke
     assert states["dbt.stg_raw__transactions.run"][0] == "success"
     for blocked in ("dbt.fct_transactions.run", "dbt.dq_daily.run", "dbt.export_daily_parquet.run"):
         assert states[blocked][0] == "upstream_failed", (blocked, states[blocked])
-    # The producer ran `dbt build` once: its retry restores the results and skips (no second build);
-    # the only other dbt runs are the test task's retries, for its one model, on the same date.
-    assert states["dbt.dbt_producer_watcher"] == ("skipped", 2), states["dbt.dbt_producer_watcher"]
+    # The producer ran `dbt build` once and failed for good: data tests failed, and a new build would
+    # read the same file (a try that fails otherwise builds again). The only other dbt runs are the
+    # test task's retries, for its one model, on the same date.
+    assert states["dbt.dbt_producer_watcher"] == ("failed", 1), states["dbt.dbt_producer_watcher"]
+    assert f"The dbt build of {DAY} failed data tests: " in output and "Not retried" in output
     commands = re.findall(r"Running command: \[PosixPath\('[^']*/dbt'\), '(\w+)', ([^\n]*)", output)
     assert [cmd for cmd, _ in commands] == ["build", "test", "test"], commands
     assert all(f"run_date: '{DAY}'" in args for _, args in commands)
