@@ -9,6 +9,7 @@ tests under ``tests/cluster/`` start PostgreSQL, Redis, Airflow and Celery worke
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +47,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if _CLUSTER in parents:  # real PostgreSQL, Redis, Airflow and Celery workers: also left out of test-fast
             item.add_marker(pytest.mark.cluster)
             item.add_marker(pytest.mark.airflow)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The throwaway Airflow home goes with the session (its SQLite database and logs)."""
+    shutil.rmtree(_AIRFLOW_TEST_HOME, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -5,8 +5,8 @@
 (config ``export_data_dir``: ``$PIPELINE_DATA_DIR``, like profiles.yml). Self-contained: dbt runs
 it with the adapter's own libraries (pyarrow, duckdb) and the standard library, nothing else.
 
-* Rows are sorted by transaction_id and written with pyarrow (zstd), so the same rows give the same
-  bytes.
+* Rows are sorted by transaction_id and written by DuckDB itself (``COPY ... TO``, zstd, parallel), so
+  the same rows give the same bytes and no row passes through Python.
 * Each file is written to a temporary file in its folder, then renamed over the old one
   (``os.replace``, atomic on POSIX): a reader sees the old file or the new one, never half of one.
   The temporary name (``.<name>.<random>.tmp``) matches no ``*.parquet`` glob.
@@ -71,13 +71,16 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_parquet_atomically(table: pa.Table, path: Path) -> None:
+def _write_parquet_atomically(rows, path: Path) -> int:
+    """Write a DuckDB relation to ``path`` through a temporary file; returns its row count."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
-        pq.write_table(table, tmp_name, compression="zstd")
+        rows.write_parquet(tmp_name, compression="zstd")
+        count = pq.ParquetFile(tmp_name).metadata.num_rows
         os.replace(tmp_name, path)
+        return count
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
@@ -106,15 +109,12 @@ def model(dbt, session):
     for day in _scope_dates(dbt):
         day = _checked_date(day)
         for dataset, model_name, folder, file_name in TARGETS:
-            rows = relations[model_name].filter(f"partition_date = date '{day}'").arrow()
-            if isinstance(rows, pa.RecordBatchReader):
-                rows = rows.read_all()
-            ordered = rows.sort_by("transaction_id") if rows.num_rows else rows
+            rows = relations[model_name].filter(f"partition_date = date '{day}'").order("transaction_id")
             path = data_dir.joinpath(*folder, f"date={day}", file_name)
-            _write_parquet_atomically(ordered, path)
+            row_count = _write_parquet_atomically(rows, path)
             log["partition_date"].append(datetime.date.fromisoformat(day))
             log["dataset"].append(dataset)
             log["path"].append(str(path))
-            log["row_count"].append(ordered.num_rows)
+            log["row_count"].append(row_count)
             log["sha256"].append(_file_sha256(path))
     return pa.table(log, schema=LOG_SCHEMA)
