@@ -2,13 +2,15 @@
 
 Same rules and output as the dbt project's marts (``fct_transactions`` -> transactions_clean.parquet,
 ``fct_transaction_features`` -> features.parquet): values typed with try_cast, rows that cannot be
-used dropped, duplicate transaction_ids dropped keeping the first in file order, price outside
-[0, 10000] and quantity <= 0 dropped, empty payment method -> 'unknown'. No warehouse, no tests,
-no bookkeeping: what DuckDB alone needs to turn the CSV into the two files.
+used set aside, duplicate transaction_ids set aside keeping the first in file order, price outside
+[0, 10000] and quantity <= 0 set aside, empty payment method -> 'unknown'. The rows set aside are kept
+for inspection with their reason (``rejected/date=D/rows.parquet``), as the warehouse keeps them. No
+warehouse, no tests, no bookkeeping: what DuckDB alone needs to turn the CSV into the files.
 
     python benchmarks/bare_duckdb.py --csv data/raw/2024-01-15/transactions.csv --date 2024-01-15 --out /tmp/x
 
-Prints {"clean_rows": ..., "feature_rows": ...} as JSON. Standalone on purpose (run as a user would).
+Prints {"clean_rows": ..., "feature_rows": ..., "rejected": {reason: rows}} as JSON. Standalone on
+purpose (run as a user would).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import duckdb
 
 MAX_VALID_PRICE = 10000
 
-CLEAN_SQL = """
-create temp table clean as
+CLASSIFIED_SQL = """
+create temp table classified as
 with
 source as (
     -- DuckDB keeps file order for a CSV scan: a row number over it is the line order.
@@ -42,12 +44,42 @@ typed as (
         try_cast(trim(quantity) as integer) as quantity,
         nullif(trim(payment_method), '') as payment_method,
         cast(try_cast(trim("timestamp") as timestamptz) at time zone 'UTC' as timestamp) as transaction_at,
+        price as price_text,
+        quantity as quantity_text,
+        "timestamp" as timestamp_text,
     from source
 ),
-first_seen as (
-    select * from typed
-    qualify row_number() over (partition by transaction_id order by line) = 1
+ranked as (
+    select *, row_number() over (partition by transaction_id order by line) as occurrence
+    from typed
 )
+select
+    * exclude (occurrence),
+    -- Why a row is not used (null: kept): the same vocabulary as the warehouse's row_status.
+    case
+        when transaction_id is null or customer_id is null or product_id is null or price is null
+            or quantity is null or transaction_at is null or cast(transaction_at as date) <> cast($day as date)
+            then 'quarantined'
+        when occurrence > 1 then 'duplicate'
+        when price < 0 then 'negative_price'
+        when price > $max_price then 'price_above_max'
+        when quantity <= 0 then 'non_positive_quantity'
+    end as reason,
+    case
+        when transaction_id is null then 'missing transaction_id'
+        when customer_id is null then 'missing customer_id'
+        when product_id is null then 'missing product_id'
+        when price is null then 'unparseable price: ' || coalesce(price_text, '<empty>')
+        when quantity is null then 'unparseable quantity: ' || coalesce(quantity_text, '<empty>')
+        when transaction_at is null then 'unparseable timestamp: ' || coalesce(timestamp_text, '<empty>')
+        when cast(transaction_at as date) <> cast($day as date)
+            then 'timestamp outside partition date: ' || timestamp_text
+    end as parse_error,
+from ranked
+"""
+
+CLEAN_SQL = """
+create temp table clean as
 select
     transaction_id,
     customer_id,
@@ -62,14 +94,8 @@ select
     cast(hour(transaction_at) as integer) as hour,
     cast(isodow(transaction_at) - 1 as integer) as day_of_week,
     cast($day as date) as partition_date,
-from first_seen
-where transaction_id is not null
-  and customer_id is not null
-  and product_id is not null
-  and transaction_at is not null
-  and cast(transaction_at as date) = cast($day as date)
-  and price between 0 and $max_price
-  and quantity > 0
+from classified
+where reason is null
 """
 
 FEATURES_SQL = """
@@ -96,6 +122,10 @@ left join customer_daily
 """
 
 
+def rejected_path(out_dir: Path, day: str) -> Path:
+    return out_dir / "rejected" / f"date={day}" / "rows.parquet"
+
+
 def output_paths(out_dir: Path, day: str) -> tuple[Path, Path]:
     """The two files, laid out like the pipeline's exports."""
     return (
@@ -104,12 +134,10 @@ def output_paths(out_dir: Path, day: str) -> tuple[Path, Path]:
     )
 
 
-def _copy(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
+def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     target = str(path).replace("'", "''")
-    con.execute(
-        f"copy (select * from {table} order by transaction_id) to '{target}' (format parquet, compression zstd)"
-    )
+    con.execute(f"copy ({query}) to '{target}' (format parquet, compression zstd)")
 
 
 def run(csv: Path, day: str, out_dir: Path) -> dict[str, int]:
@@ -117,13 +145,17 @@ def run(csv: Path, day: str, out_dir: Path) -> dict[str, int]:
     clean_path, features_path = output_paths(out_dir, day)
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
-        con.execute(CLEAN_SQL, {"csv": str(csv), "day": day, "max_price": MAX_VALID_PRICE})
+        con.execute(CLASSIFIED_SQL, {"csv": str(csv), "day": day, "max_price": MAX_VALID_PRICE})
+        con.execute(CLEAN_SQL, {"day": day})
         con.execute(FEATURES_SQL)
-        _copy(con, "clean", clean_path)
-        _copy(con, "features", features_path)
+        _copy(con, "select * from clean order by transaction_id", clean_path)
+        _copy(con, "select * from features order by transaction_id", features_path)
+        _copy(con, "select * from classified where reason is not null order by line", rejected_path(out_dir, day))
         clean_rows = con.execute("select count(*) from clean").fetchone()[0]
         feature_rows = con.execute("select count(*) from features").fetchone()[0]
-    return {"clean_rows": int(clean_rows), "feature_rows": int(feature_rows)}
+        reasons = con.execute("select reason, count(*) from classified where reason is not null group by all")
+        rejected = {str(reason): int(rows) for reason, rows in sorted(reasons.fetchall())}
+    return {"clean_rows": int(clean_rows), "feature_rows": int(feature_rows), "rejected": rejected}
 
 
 def main(argv: list[str] | None = None, run_day: Callable[[Path, str, Path], dict[str, int]] = run) -> int:
