@@ -31,7 +31,7 @@ with
 source as (
     -- DuckDB keeps file order for a CSV scan: a row number over it is the line order.
     select *, row_number() over () as line
-    from read_csv($csv, header = true, all_varchar = true)
+    from read_csv($csv, header = true, all_varchar = true, hive_partitioning = false)
 ),
 typed as (
     select
