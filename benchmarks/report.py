@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.cluster import projection
+
 
 def _get(data: Any, *path: str) -> Any:
     for key in path:
@@ -266,14 +268,18 @@ def _cluster(data: dict[str, Any]) -> list[str]:
     rows = [[name, f"{_n(item['wall_s'], 1)} ({_n(item['cpu_s'], 0)})", _x(item["wall_s"], base),
              _n(item["wall_s"] / data["days"], 1), str(item["conflict_retries"])]
             for name, item in variants.items()]  # fmt: skip
-    fit = data.get("projection") or {}
     after = [data["note"]] if data.get("note") else []
-    if fit:
+    bound = projection(data)
+    if bound:
+        measured = ", ".join(f"{n} worker(s) {_n(v, 0)}" for n, v in bound["dates_per_hour_measured"].items())
+        retries = ", ".join(f"{n} worker(s) {_n(v)}" for n, v in bound["retries_per_date"].items())
+        ceiling = bound["ceiling_dates_per_hour"]
         after.append(
-            f"Fit `wall = serial + parallel / workers` over the measured worker counts: serial "
-            f"{_n(fit['serial_s'], 1)} s, parallel {_n(fit['parallel_s'], 1)} s; read at 8 workers "
-            f"{_n(fit['wall_s_8_workers'], 1)} s and at 16 {_n(fit['wall_s_16_workers'], 1)} s, each worker "
-            f"with cores of its own (this machine has {data['cores']})."
+            f"Projection (the workers here share {data['cores']} cores, so more workers only compete for them; "
+            f"measured dates an hour: {measured}). One worker costs {_n(bound['cpu_s_per_date'], 1)} CPU s of "
+            f"the machine a date, services included: workers that each bring {data['cores']} cores of their own "
+            f"reach at most {ceiling['8']:,} dates an hour with 8 and {ceiling['16']:,} with 16, if nothing "
+            f"shared binds. Conflict retries per date, as more builds commit at once: {retries}."
         )
     return _section(
         f"Cluster profile vs embedded ({data['days']} dates, {data['rows_per_day']:,} rows a day)",
