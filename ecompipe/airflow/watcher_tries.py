@@ -23,7 +23,6 @@ DAG-integrity and real-scheduler tests pin the behaviour to the installed Cosmos
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,9 +31,9 @@ from cosmos.operators._watcher.base import BaseConsumerSensor
 from cosmos.operators._watcher.state import get_xcom_val, safe_xcom_push
 from cosmos.operators.watcher import DbtProducerWatcherOperator
 
+from ecompipe.pipeline.lake_dbt import failed_data_tests
+
 CLEAR_CYCLE_KEY = "clear_cycle"
-# ecompipe-dbt (cluster profile) starts dbt again after a conflict: only the last attempt's lines count.
-WRAPPER_RETRY_MARK = "[ecompipe-dbt] DuckLake"
 
 
 def first_try_of_clear_cycle(task_instance: Any, task: Any) -> bool:
@@ -44,29 +43,6 @@ def first_try_of_clear_cycle(task_instance: Any, task: Any) -> bool:
 
 def _clear_number(context: Any) -> int:
     return int(getattr(context["dag_run"], "clear_number", 0) or 0)
-
-
-def failed_data_tests(output_lines: Iterable[str]) -> list[str]:
-    """The data tests a failed dbt build reported as failing, if nothing else went wrong in it.
-
-    Reads dbt's JSON log (the ``node_info`` of its result events, ``LogTestResult``, ``LogModelResult``,
-    ...): returns the unique ids of the tests whose status is ``fail`` when no node ended in ``error``;
-    returns [] when any node errored (a SQL error, a conflict, a lock) or no test failed, i.e. when
-    building again could succeed."""
-    lines = list(output_lines)
-    marks = [index for index, line in enumerate(lines) if WRAPPER_RETRY_MARK in line]
-    failed: list[str] = []
-    for line in lines[marks[-1] + 1 if marks else 0 :]:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        node = event.get("data", {}).get("node_info", {}) if isinstance(event, dict) else {}
-        if node.get("node_status") == "error":
-            return []
-        if node.get("node_status") == "fail" and node.get("resource_type") == "test":
-            failed.append(str(node.get("unique_id")))
-    return list(dict.fromkeys(failed))
 
 
 class RebuildingProducer(DbtProducerWatcherOperator):

@@ -15,9 +15,10 @@ late-data reprocessing); arguments are dbt's. Around the real dbt it adds what D
   transaction rolled back and every model is idempotent per date, so what failed or was skipped runs
   again (``dbt retry``, with backoff); each retry is counted in ``$PIPELINE_DATA_DIR/logs/dbt/lake_retries.jsonl``.
 * **Rolling windows checked.** ``agg_customer_rolling`` rewrites the 29 days after the scope, which
-  other builds own: two builds inserting the same new (customer, day) both commit. After a successful
-  build the wrapper looks for duplicate keys in those days and, if any, builds again (its delete now
-  matches rows, so a concurrent writer conflicts instead of doubling).
+  other builds own: two builds inserting the same new (customer, day) both commit. After a build
+  (successful, or failed: its own rolling-window test may have caught them) the wrapper looks for
+  duplicate keys in those days and, if any, builds again (its delete now matches rows, so a
+  concurrent writer conflicts instead of doubling).
 
 Output is streamed line by line (Cosmos's WATCHER producer reads dbt's JSON log lines as they come).
 """
@@ -31,7 +32,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -52,6 +53,8 @@ FRESH_CATALOG_RACE = re.compile(r"Failed to initialize DuckLake")
 HOOK_FAILED = re.compile(r"ERROR hook|on-run-(start|end) failed", re.IGNORECASE)
 WRITING_COMMANDS = {"build", "run", "test", "seed", "snapshot", "retry"}
 MAX_ATTEMPTS = 6
+# What this wrapper prints before running dbt again: a reader of its output keeps the last attempt's lines.
+RETRY_MARK = "[ecompipe-dbt] DuckLake"
 ROLLING_WINDOW_DAYS = 30
 MAX_LOCKED_DATES = 400  # longer scopes lock everything: one exclusive key instead of thousands
 
@@ -132,6 +135,29 @@ def rolling_duplicates(dates: list[str]) -> int:
         return int(con.execute(query, [first, last]).fetchone()[0])
 
 
+def failed_data_tests(output_lines: Iterable[str]) -> list[str]:
+    """The data tests a failed dbt build reported as failing, if nothing else went wrong in it.
+
+    Reads dbt's JSON log (the ``node_info`` of its result events, ``LogTestResult``, ``LogModelResult``,
+    ...): returns the unique ids of the tests whose status is ``fail`` when no node ended in ``error``;
+    returns [] when any node errored (a SQL error, a conflict, a lock) or no test failed, i.e. when
+    building again could succeed."""
+    lines = list(output_lines)
+    marks = [index for index, line in enumerate(lines) if RETRY_MARK in line]
+    failed: list[str] = []
+    for line in lines[marks[-1] + 1 if marks else 0 :]:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        node = event.get("data", {}).get("node_info", {}) if isinstance(event, dict) else {}
+        if node.get("node_status") == "error":
+            return []
+        if node.get("node_status") == "fail" and node.get("resource_type") == "test":
+            failed.append(str(node.get("unique_id")))
+    return list(dict.fromkeys(failed))
+
+
 def _say(message: str) -> None:
     print(f"[ecompipe-dbt] {message}", flush=True)
 
@@ -152,6 +178,28 @@ def retry_command(argv: Sequence[str]) -> list[str]:
     return kept
 
 
+def retry_reason(
+    code: int, output: str, argv: list[str], dates: list[str], doubled: Callable[[list[str]], int], attempt: int = 1
+) -> tuple[str, list[str]]:
+    """Why a finished dbt run must run again ("" if it must not), and the command to run.
+
+    Doubled rolling-window rows (``doubled``: ``rolling_duplicates``) are looked for after a build
+    that succeeded *or failed*: the build's own test of the rolling window may be what caught them.
+    A first attempt that failed only data tests runs once more: builds of other dates committing
+    meanwhile can make a cross-date test fail once; bad data fails it again (and is not retried by
+    Airflow either, see ecompipe.airflow.watcher_tries)."""
+    if code != 0 and FRESH_CATALOG_RACE.search(output):
+        return "catalog being created by another process", list(argv)
+    if code != 0 and CONFLICT.search(output):
+        # A failed hook is no node `dbt retry` would rerun: then the whole command.
+        return "transaction conflict", list(argv) if HOOK_FAILED.search(output) else retry_command(argv)
+    if dates and dbt_command(argv) in {"build", "run"} and doubled(dates):
+        return "rolling window rows doubled by a concurrent build", list(argv)
+    if code != 0 and attempt == 1 and failed_data_tests(output.splitlines()):
+        return "data tests failed while other builds may have been committing", list(argv)
+    return "", list(argv)
+
+
 def build_with_retries(argv: list[str], dates: list[str]) -> int:
     """Run dbt until it succeeds without a conflict (or fails otherwise, or attempts run out).
 
@@ -161,15 +209,7 @@ def build_with_retries(argv: list[str], dates: list[str]) -> int:
     command = list(argv)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         code, output = _run_streaming([_real_dbt(), *command])
-        reason, command = "", list(argv)
-        if code != 0 and FRESH_CATALOG_RACE.search(output):
-            reason = "catalog being created by another process"
-        elif code != 0 and CONFLICT.search(output):
-            reason = "transaction conflict"
-            # A failed hook is no node `dbt retry` would rerun: then the whole command.
-            command = list(argv) if HOOK_FAILED.search(output) else retry_command(argv)
-        elif code == 0 and dates and dbt_command(argv) in {"build", "run"} and rolling_duplicates(dates):
-            reason = "rolling window rows doubled by a concurrent build"
+        reason, command = retry_reason(code, output, argv, dates, rolling_duplicates, attempt)
         if not reason:
             return code
         if attempt == MAX_ATTEMPTS:
