@@ -1,7 +1,8 @@
 """Opt-in (``--only cluster``, about an hour at full size): the daily DAG's backfill of N dates on the
 embedded profile (LocalExecutor, one-slot warehouse pool) against the cluster profile (CeleryExecutor,
 DuckLake, no pool) with 1, 2 and 4 workers. Knobs: BENCH_CLUSTER_DAYS (20), BENCH_CLUSTER_ROWS (100000),
-BENCH_CLUSTER_WORKERS ("1,2,4"), BENCH_MAX_ACTIVE_RUNS (runs at once, default 4 here).
+BENCH_CLUSTER_WORKERS ("1,2,4"), BENCH_MAX_ACTIVE_RUNS (runs at once, default 4 here), BENCH_CLUSTER_EMBEDDED
+(1; 0 leaves the embedded variant out).
 
 Wall seconds of the backfill alone (services already up); CPU seconds of the whole machine meanwhile
 (/proc/stat: the cluster's processes are not our children); DuckLake conflict retries from
@@ -121,7 +122,8 @@ def cluster(cfg: h.Config) -> dict[str, object]:
     raw = h.ensure_raw(cfg.work_dir, days, rows)
     root = cfg.work_dir / "cluster"
     result: dict[str, object] = {"days": len(days), "rows_per_day": rows, "cores": os.cpu_count()}
-    result["embedded"] = _variant("embedded", root, raw, days, {})
+    if os.environ.get("BENCH_CLUSTER_EMBEDDED", "1") != "0":  # 0: the cluster variants only
+        result["embedded"] = _variant("embedded", root, raw, days, {})
     for count in workers:
         extra = {
             "PIPELINE_PROFILE": "cluster",

@@ -261,10 +261,10 @@ def _year(data: dict[str, Any]) -> list[str]:
 
 
 def _cluster(data: dict[str, Any]) -> list[str]:
-    variants = {"embedded: LocalExecutor, one-slot pool": data["embedded"]}
+    variants = {"embedded: LocalExecutor, one-slot pool": data["embedded"]} if data.get("embedded") else {}
     variants |= {f"cluster: {key.split('_')[1]} Celery worker(s), DuckLake": item
                  for key, item in data.items() if key.startswith("cluster_")}  # fmt: skip
-    base = data["embedded"]["wall_s"]
+    base = _get(data, "embedded", "wall_s")
     rows = [[name, f"{_n(item['wall_s'], 1)} ({_n(item['cpu_s'], 0)})", _x(item["wall_s"], base),
              _n(item["wall_s"] / data["days"], 1), str(item["conflict_retries"])]
             for name, item in variants.items()]  # fmt: skip
