@@ -65,6 +65,8 @@ select
         when price > $max_price then 'price_above_max'
         when quantity <= 0 then 'non_positive_quantity'
     end as reason,
+    -- The warehouse's parse_error messages, written again on purpose: this script is an independent
+    -- implementation of the rules, and the benchmark checks it sets aside the same rows.
     case
         when transaction_id is null then 'missing transaction_id'
         when customer_id is null then 'missing customer_id'
