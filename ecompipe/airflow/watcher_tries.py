@@ -51,6 +51,8 @@ class RebuildingProducer(DbtProducerWatcherOperator):
     def execute(self, context: Any, **kwargs: Any) -> Any:
         task_instance = context["ti"]
         safe_xcom_push(task_instance=task_instance, key=CLEAR_CYCLE_KEY, value=_clear_number(context))
+        if task_instance.try_number == 1:
+            return super().execute(context, **kwargs)
         actual = task_instance.try_number
         task_instance.try_number = 1  # Cosmos skips any try > 1; here every try builds
         try:
