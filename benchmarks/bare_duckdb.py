@@ -25,14 +25,18 @@ import duckdb
 
 MAX_VALID_PRICE = 10000
 
+# Numbering rows in file order needs an order-keeping scan, which DuckDB runs on one thread: do only
+# that (the raw text, into memory), then type and classify from the numbered rows on every core.
+NUMBERED_SQL = """
+create temp table source as
+-- DuckDB keeps file order for a CSV scan: a row number over it is the line order.
+select row_number() over () as line, *
+from read_csv($csv, header = true, all_varchar = true, hive_partitioning = false)
+"""
+
 CLASSIFIED_SQL = """
 create temp table classified as
 with
-source as (
-    -- DuckDB keeps file order for a CSV scan: a row number over it is the line order.
-    select *, row_number() over () as line
-    from read_csv($csv, header = true, all_varchar = true, hive_partitioning = false)
-),
 typed as (
     select
         line,
@@ -54,7 +58,7 @@ ranked as (
     from typed
 )
 select
-    * exclude (occurrence),
+    * exclude (occurrence, price_text, quantity_text, timestamp_text),
     -- Why a row is not used (null: kept): the same vocabulary as the warehouse's row_status.
     case
         when transaction_id is null or customer_id is null or product_id is null or price is null
@@ -98,10 +102,11 @@ select
     cast($day as date) as partition_date,
 from classified
 where reason is null
+-- Sorted once here: the clean file is then written in this order (DuckDB keeps insertion order).
+order by transaction_id
 """
 
 FEATURES_SQL = """
-create temp table features as
 with customer_daily as (
     select
         customer_id,
@@ -147,14 +152,14 @@ def run(csv: Path, day: str, out_dir: Path) -> dict[str, int]:
     clean_path, features_path = output_paths(out_dir, day)
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
-        con.execute(CLASSIFIED_SQL, {"csv": str(csv), "day": day, "max_price": MAX_VALID_PRICE})
+        con.execute(NUMBERED_SQL, {"csv": str(csv)})
+        con.execute(CLASSIFIED_SQL, {"day": day, "max_price": MAX_VALID_PRICE})
         con.execute(CLEAN_SQL, {"day": day})
-        con.execute(FEATURES_SQL)
-        _copy(con, "select * from clean order by transaction_id", clean_path)
-        _copy(con, "select * from features order by transaction_id", features_path)
+        _copy(con, "select * from clean", clean_path)
+        _copy(con, f"{FEATURES_SQL} order by transaction_id", features_path)
         _copy(con, "select * from classified where reason is not null order by line", rejected_path(out_dir, day))
         clean_rows = con.execute("select count(*) from clean").fetchone()[0]
-        feature_rows = con.execute("select count(*) from features").fetchone()[0]
+        feature_rows = con.execute("select count(*) from read_parquet($path)", {"path": str(features_path)}).fetchone()[0]
         reasons = con.execute("select reason, count(*) from classified where reason is not null group by all")
         rejected = {str(reason): int(rows) for reason, rows in sorted(reasons.fetchall())}
     return {"clean_rows": int(clean_rows), "feature_rows": int(feature_rows), "rejected": rejected}

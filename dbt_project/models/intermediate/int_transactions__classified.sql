@@ -1,8 +1,17 @@
-{{ config(pre_hook="{{ replace_scope('partition_date') }}") }}
+{#- A view, not a table: the decision is recomputed where it is read (fct_transactions, the row
+    accounting, the tests), which costs less than writing every row of a day once more. Readers filter
+    by partition_date and DuckDB applies that filter below the window (it partitions by the date), so
+    reading a day costs that day's rows only, however long the history. A view holds no run state:
+    it is the same query for every run. -#}
+{{ config(materialized = 'view') }}
 
 with
 
-{{ scoped_import('staged', 'stg_raw__transactions') }},
+staged as (
+
+    select * from {{ ref('stg_raw__transactions') }}
+
+),
 
 ranked as (
 

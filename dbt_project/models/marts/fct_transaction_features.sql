@@ -1,10 +1,21 @@
-{{ config(pre_hook="{{ replace_scope('partition_date') }}") }}
+{#- A view: the features are computed where they are read (the day's Parquet export, a notebook),
+    from tables already written, instead of writing every clean row a second time. A query filtered
+    on partition_date joins only those dates' rows. Same query for every run: no run state. -#}
+{{ config(materialized = 'view') }}
 
 with
 
-{{ scoped_import('transactions', 'fct_transactions') }},
+transactions as (
 
-{{ scoped_import('customer_daily', 'agg_customer_daily', 'transaction_date') }},
+    select * from {{ ref('fct_transactions') }}
+
+),
+
+customer_daily as (
+
+    select * from {{ ref('agg_customer_daily') }}
+
+),
 
 joined as (
 
