@@ -25,13 +25,12 @@ import duckdb
 
 MAX_VALID_PRICE = 10000
 
-# Numbering rows in file order needs an order-keeping scan, which DuckDB runs on one thread: do only
-# that (the raw text, into memory), then type and classify from the numbered rows on every core.
-NUMBERED_SQL = """
+# The raw text into memory, read on every core. DuckDB keeps a CSV scan's order and insertion order,
+# so a row's rowid in this new table is its line order (a row_number() over the scan would run on one
+# thread).
+SOURCE_SQL = """
 create temp table source as
--- DuckDB keeps file order for a CSV scan: a row number over it is the line order.
-select row_number() over () as line, *
-from read_csv($csv, header = true, all_varchar = true, hive_partitioning = false)
+select * from read_csv($csv, header = true, all_varchar = true, hive_partitioning = false)
 """
 
 CLASSIFIED_SQL = """
@@ -39,7 +38,7 @@ create temp table classified as
 with
 typed as (
     select
-        line,
+        rowid + 1 as line,
         nullif(trim(transaction_id), '') as transaction_id,
         nullif(trim(customer_id), '') as customer_id,
         nullif(trim(product_id), '') as product_id,
@@ -152,14 +151,15 @@ def run(csv: Path, day: str, out_dir: Path) -> dict[str, int]:
     clean_path, features_path = output_paths(out_dir, day)
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
-        con.execute(NUMBERED_SQL, {"csv": str(csv)})
+        con.execute(SOURCE_SQL, {"csv": str(csv)})
         con.execute(CLASSIFIED_SQL, {"day": day, "max_price": MAX_VALID_PRICE})
         con.execute(CLEAN_SQL, {"day": day})
         _copy(con, "select * from clean", clean_path)
         _copy(con, f"{FEATURES_SQL} order by transaction_id", features_path)
         _copy(con, "select * from classified where reason is not null order by line", rejected_path(out_dir, day))
         clean_rows = con.execute("select count(*) from clean").fetchone()[0]
-        feature_rows = con.execute("select count(*) from read_parquet($path)", {"path": str(features_path)}).fetchone()[0]
+        written = con.execute("select count(*) from read_parquet($file)", {"file": str(features_path)})
+        feature_rows = written.fetchone()[0]
         reasons = con.execute("select reason, count(*) from classified where reason is not null group by all")
         rejected = {str(reason): int(rows) for reason, rows in sorted(reasons.fetchall())}
     return {"clean_rows": int(clean_rows), "feature_rows": int(feature_rows), "rejected": rejected}

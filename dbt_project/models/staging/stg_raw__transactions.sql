@@ -1,7 +1,16 @@
+{#- The files are read into this session's memory before the model's transaction begins (a
+    transaction may write to one database only): see stage_raw_rows. -#}
 {{
   config(
-    pre_hook = ["{{ replace_scope('partition_date') }}", "{{ reset_raw_rejects() }}"],
-    post_hook = "{{ persist_raw_rejects() }}",
+    pre_hook = [
+      "{{ replace_scope('partition_date') }}",
+      {"sql": "{{ reset_raw_rejects() }}", "transaction": false},
+      {"sql": "{{ stage_raw_rows() }}", "transaction": false},
+    ],
+    post_hook = [
+      "{{ persist_raw_rejects() }}",
+      {"sql": "{{ drop_staged_raw_rows() }}", "transaction": false},
+    ],
   )
 }}
 -- depends_on: {{ source('raw', 'transactions') }}
@@ -11,7 +20,9 @@ with
 
 source as (
 
-    select * from {{ read_raw_partitions() }}
+    -- The scope's raw files, every parsed line numbered in file order: read into this session's
+    -- memory by the pre-hook stage_raw_rows (macros/read_raw_partitions.sql).
+    select * from {{ staged_raw_rows() }}
 
 ),
 
