@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -43,6 +44,7 @@ from airflow_client.client import (
     ReprocessBehavior,
     TaskInstanceApi,
     TaskInstanceResponse,
+    TaskInstanceState,
     TriggerDAGRunPostBody,
 )
 from airflow_client.client.rest import RESTResponse
@@ -657,7 +659,52 @@ def follow_runs(api: Api, followed: _Followed, timeout: float, not_run: str = ""
     )
     for day in failed:
         print(f"  FAILED {day}: logs in {task_log_dir(runs[day].dag_run_id)}")
+        for line in failure_summary(api, runs[day].dag_run_id):
+            print(f"    {line}")
     return 1 if failed else 0
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _exception_text(event: dict[str, Any]) -> str:
+    """The exception an event carries (type: message), "" if none: structlog's dict traceback, the
+    raised exception first."""
+    for key in ("exception", "error_detail"):
+        chain = event.get(key)
+        if isinstance(chain, list) and chain and isinstance(chain[0], dict) and chain[0].get("exc_type"):
+            return f"{chain[0]['exc_type']}: {chain[0].get('exc_value', '')}"
+    return ""
+
+
+def last_error(log: Path, limit: int = 300) -> str:
+    """What an Airflow 3 task log (JSON lines) says went wrong, shortened: the last exception logged,
+    else the last error-level message; "" if none."""
+    exception = message = ""
+    with contextlib.suppress(OSError), log.open(errors="replace") as lines:
+        for line in lines:
+            if '"level":"error"' not in line:
+                continue
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if isinstance(event, dict):
+                    exception = _exception_text(event) or exception
+                    message = str(event.get("event", "")) or message
+    text = " ".join(ANSI.sub("", exception or message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def failure_summary(api: Api, run_id: str, dag_id: str = DAG_ID, most: int = 3) -> list[str]:
+    """A line per failed task of a run (at most ``most``): its id, try and last logged error."""
+    failed = list_task_instances(api, dag_id, run_id, state=[TaskInstanceState.FAILED.value])
+    lines = []
+    for task in sorted(failed, key=lambda ti: (ti.end_date is None, ti.end_date))[:most]:
+        log = task_log_dir(run_id, dag_id) / f"task_id={task.task_id}" / f"attempt={task.try_number}.log"
+        error = last_error(log)
+        lines.append(f"{task.task_id} failed (try {task.try_number})" + (f": {error}" if error else ""))
+    if len(failed) > most:
+        lines.append(f"... and {len(failed) - most} more failed task(s)")
+    return lines
 
 
 def _not_run_note(skipped: list[str], states: dict[str, str]) -> str:

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -56,6 +57,7 @@ MAX_ATTEMPTS = 6
 # What this wrapper prints before running dbt again: a reader of its output keeps the last attempt's lines.
 RETRY_MARK = "[ecompipe-dbt] DuckLake"
 ROLLING_WINDOW_DAYS = 30
+DATA_TESTS_REASON = "data tests failed while other builds may have been committing"
 MAX_LOCKED_DATES = 400  # longer scopes lock everything: one exclusive key instead of thousands
 
 
@@ -179,14 +181,20 @@ def retry_command(argv: Sequence[str]) -> list[str]:
 
 
 def retry_reason(
-    code: int, output: str, argv: list[str], dates: list[str], doubled: Callable[[list[str]], int], attempt: int = 1
+    code: int,
+    output: str,
+    argv: list[str],
+    dates: list[str],
+    doubled: Callable[[list[str]], int],
+    tests_rebuilt: bool = False,
 ) -> tuple[str, list[str]]:
     """Why a finished dbt run must run again ("" if it must not), and the command to run.
 
     Doubled rolling-window rows (``doubled``: ``rolling_duplicates``) are looked for after a build
     that succeeded *or failed*: the build's own test of the rolling window may be what caught them.
-    A first attempt that failed only data tests runs once more: builds of other dates committing
-    meanwhile can make a cross-date test fail once; bad data fails it again (and is not retried by
+    A build that failed only data tests runs once more, whichever attempt it was (``tests_rebuilt``:
+    that rebuild is spent): builds of other dates committing meanwhile can make a cross-date test fail
+    once, also on the `dbt retry` after a conflict; bad data fails it again (and is not retried by
     Airflow either, see ecompipe.airflow.watcher_tries)."""
     if code != 0 and FRESH_CATALOG_RACE.search(output):
         return "catalog being created by another process", list(argv)
@@ -195,9 +203,24 @@ def retry_reason(
         return "transaction conflict", list(argv) if HOOK_FAILED.search(output) else retry_command(argv)
     if dates and dbt_command(argv) in {"build", "run"} and doubled(dates):
         return "rolling window rows doubled by a concurrent build", list(argv)
-    if code != 0 and attempt == 1 and failed_data_tests(output.splitlines()):
-        return "data tests failed while other builds may have been committing", list(argv)
+    if code != 0 and not tests_rebuilt and failed_data_tests(output.splitlines()):
+        return DATA_TESTS_REASON, list(argv)
     return "", list(argv)
+
+
+@dataclass
+class RetryPolicy:
+    """What to run after each attempt of one build: ``retry_reason`` plus what earlier attempts spent."""
+
+    argv: list[str]
+    dates: list[str]
+    doubled: Callable[[list[str]], int] = rolling_duplicates
+    tests_rebuilt: bool = False
+
+    def after(self, code: int, output: str) -> tuple[str, list[str]]:
+        reason, command = retry_reason(code, output, self.argv, self.dates, self.doubled, self.tests_rebuilt)
+        self.tests_rebuilt = self.tests_rebuilt or reason == DATA_TESTS_REASON
+        return reason, command
 
 
 def build_with_retries(argv: list[str], dates: list[str]) -> int:
@@ -206,10 +229,11 @@ def build_with_retries(argv: list[str], dates: list[str]) -> int:
     After a conflict only what failed or was skipped runs again (`dbt retry`); after doubled rolling
     rows, or when the conflict hit an on-run-end hook (`dbt retry` has no node to rerun then), the
     whole command."""
+    policy = RetryPolicy(list(argv), dates)
     command = list(argv)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         code, output = _run_streaming([_real_dbt(), *command])
-        reason, command = retry_reason(code, output, argv, dates, rolling_duplicates, attempt)
+        reason, command = policy.after(code, output)
         if not reason:
             return code
         if attempt == MAX_ATTEMPTS:

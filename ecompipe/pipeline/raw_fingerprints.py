@@ -17,7 +17,7 @@ import duckdb
 from ecompipe.core.dates import parse_date
 from ecompipe.core.files import file_sha256
 from ecompipe.core.warehouse import connect_read_only
-from ecompipe.settings import duckdb_path, get_settings, raw_partition_path
+from ecompipe.settings import get_settings, raw_partition_path
 
 CREATE_SQL = """
 create table if not exists main.raw_partition_manifest (
@@ -58,11 +58,17 @@ def fingerprint(day: str | date) -> PartitionFingerprint | None:
 
 
 def recorded_sha256(days: list[str], warehouse: Path | None = None) -> dict[str, str]:
-    """{date: sha256} of the manifest for these dates (empty when there is no warehouse or manifest)."""
-    db = warehouse or duckdb_path()
-    if not db.exists() or not days:
+    """{date: sha256} of the manifest for these dates (empty when there is no warehouse or manifest).
+
+    The warehouse is ``warehouse`` if given, else the profile's: the DuckDB file, or on the cluster
+    profile the lake."""
+    if not days:
         return {}
-    with connect_read_only(db) as con:
+    try:
+        connection = connect_read_only(warehouse)
+    except FileNotFoundError:  # no warehouse yet: nothing was loaded
+        return {}
+    with connection as con:
         exists = con.execute(
             "select count(*) from information_schema.tables where table_name = 'raw_partition_manifest'"
         ).fetchone()[0]

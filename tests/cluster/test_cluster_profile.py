@@ -92,8 +92,11 @@ class Cluster:
         return json.loads(self.python(code).strip().splitlines()[-1])
 
 
-def _ours(message: str, completed: subprocess.CompletedProcess[str]) -> str:
-    return f"{message} (exit {completed.returncode}):\n{completed.stdout[-4000:]}\n{completed.stderr[-3000:]}"
+def _ours(message: str, completed: subprocess.CompletedProcess[str], retries: Path | None = None) -> str:
+    said = f"{message} (exit {completed.returncode}):\n{completed.stdout[-4000:]}\n{completed.stderr[-3000:]}"
+    if retries is not None and retries.exists():  # ecompipe-dbt's DuckLake retries, one JSON line each
+        said += "\nDuckLake retries:\n" + retries.read_text()[-3000:]
+    return said
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +179,7 @@ def _wait_for_runs(api: Api, run_ids: list[str], timeout: float = 600) -> dict[s
 def test_backfill_runs_dates_side_by_side_on_both_workers(cluster: Cluster) -> None:
     started = time.monotonic()
     done = cluster.ecompipe("backfill", BACKFILL[0], BACKFILL[-1], "--max-active-runs", "3")
-    assert done.returncode == 0, _ours("backfill failed", done)
+    assert done.returncode == 0, _ours("backfill failed", done, cluster.root / "data/logs/dbt/lake_retries.jsonl")
     api = cluster.api()
     runs = [run for run in list_runs(api) if run.state.value == "success"]
     assert len(runs) >= len(BACKFILL)
@@ -191,6 +194,15 @@ def test_backfill_runs_dates_side_by_side_on_both_workers(cluster: Cluster) -> N
     # Builds of different dates overlapped in time: no one-slot pool on this profile.
     intervals.sort()
     assert any(later[0] < earlier[1] for earlier, later in zip(intervals, intervals[1:], strict=False)), intervals
+    # Each date was built by its own run: no run took an earlier date, already loaded or in flight,
+    # for a late file (the lookback reads the lake's manifest of loaded files).
+    code = (
+        "from ecompipe.core.warehouse import connect\n"
+        "with connect(read_only=True) as con:\n"
+        "    late = \"select count(*) from main.pipeline_runs where run_type like 'late-data%'\"\n"
+        "    print(con.execute(late).fetchone()[0])"
+    )
+    assert cluster.python(code).strip().splitlines()[-1] == "0"
     print(f"backfill of {len(BACKFILL)} dates in {time.monotonic() - started:.0f}s")
 
 

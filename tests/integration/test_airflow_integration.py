@@ -244,6 +244,9 @@ def test_real_scheduler_backfill_rerun_full_refresh_bulk_and_stop(
     failing = _make(env, "backfill", "START=2024-01-05", "END=2024-01-05")
     assert failing.returncode != 0
     assert "FAILED 2024-01-05" in failing.stdout and "logs in" in failing.stdout
+    # ... and which task failed, with its error (read from the task's log).
+    assert "wait_for_raw_partition failed (try " in failing.stdout, failing.stdout
+    assert "Raw partition for 2024-01-05 did not arrive" in failing.stdout, failing.stdout
     assert _dates(warehouse) == loaded
     with duckdb.connect(str(warehouse), read_only=True) as con:
         failed = con.sql("select status from pipeline_runs where run_date = '2024-01-05'").fetchall()

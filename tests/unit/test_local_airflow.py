@@ -218,3 +218,27 @@ def test_run_lists_are_read_page_by_page(server: HTTPServer) -> None:
     assert all(query["run_type"] == ["manual"] and query["order_by"] == ["run_after"] for query in _Airflow.queries)
     _Airflow.runs, _Airflow.queries = [], []
     assert airflow_local.list_runs(_api(server)) == [] and len(_Airflow.queries) == 1
+
+
+def test_last_error_of_a_task_log_prefers_the_exception(tmp_path: Path) -> None:
+    """Airflow 3 task logs are JSON lines; a failure is an error event carrying the exception."""
+    log = tmp_path / "attempt=1.log"
+    events = [
+        {"level": "info", "event": "starting"},
+        {"level": "error", "event": "\x1b[31m2 of 47 ERROR creating model x\x1b[0m"},
+        {
+            "level": "error",
+            "event": "Task failed with exception",
+            "exception": [{"exc_type": "AirflowSensorTimeout", "exc_value": "Raw partition for 2024-01-05 is late"}],
+        },
+        {"level": "error", "event": "error calling listener"},
+        "not json {",
+    ]
+    log.write_text(
+        "\n".join(event if isinstance(event, str) else json.dumps(event, separators=(",", ":")) for event in events)
+    )
+    assert airflow_local.last_error(log) == "AirflowSensorTimeout: Raw partition for 2024-01-05 is late"
+    log.write_text("\n".join(json.dumps(event, separators=(",", ":")) for event in events[:2]))
+    assert airflow_local.last_error(log) == "2 of 47 ERROR creating model x"  # colours gone
+    assert airflow_local.last_error(tmp_path / "missing.log") == ""
+    assert len(airflow_local.last_error(log, limit=10)) == 10

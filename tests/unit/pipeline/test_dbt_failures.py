@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ecompipe.pipeline.lake_dbt import RETRY_MARK, failed_data_tests, retry_reason
+from ecompipe.pipeline.lake_dbt import DATA_TESTS_REASON, RETRY_MARK, RetryPolicy, failed_data_tests, retry_reason
 
 AUDIT_TEST = "test.ecommerce.assert_unusable_share_below_half.1a2b"
 
@@ -55,18 +55,30 @@ def _doubled(dates: list[str]) -> int:
 
 def test_a_build_whose_test_caught_doubled_rolling_rows_is_built_again() -> None:
     failed = _finished(AUDIT_TEST, "fail")
-    assert retry_reason(1, failed, BUILD, DATES, _doubled, attempt=2)[0].startswith("rolling window rows doubled")
+    reason, _ = retry_reason(1, failed, BUILD, DATES, _doubled, tests_rebuilt=True)
+    assert reason.startswith("rolling window rows doubled")
     assert retry_reason(0, "", BUILD, DATES, _doubled)[0].startswith("rolling window rows doubled")
     assert retry_reason(0, "", BUILD, DATES, _none_doubled) == ("", BUILD)
 
 
 def test_failed_data_tests_are_built_once_more_then_stand() -> None:
     failed = _finished(AUDIT_TEST, "fail")
-    reason, command = retry_reason(1, failed, BUILD, DATES, _none_doubled, attempt=1)
+    reason, command = retry_reason(1, failed, BUILD, DATES, _none_doubled)
     assert reason.startswith("data tests failed") and command == BUILD
-    assert retry_reason(1, failed, BUILD, DATES, _none_doubled, attempt=2) == ("", BUILD)
+    assert retry_reason(1, failed, BUILD, DATES, _none_doubled, tests_rebuilt=True) == ("", BUILD)
     errored = _finished("model.ecommerce.fct_transactions", "error")  # no conflict in it: not retried
-    assert retry_reason(1, errored, BUILD, DATES, _none_doubled, attempt=1) == ("", BUILD)
+    assert retry_reason(1, errored, BUILD, DATES, _none_doubled) == ("", BUILD)
+
+
+def test_tests_failing_after_a_conflict_get_their_one_rebuild() -> None:
+    """A conflict, then the `dbt retry` fails a cross-date test (another date committed meanwhile):
+    the whole build runs again once; the same failure after that stands."""
+    conflict = 'Transaction conflict - attempting to insert into table with index "2"'
+    policy = RetryPolicy(BUILD, DATES, _none_doubled)
+    assert policy.after(1, conflict)[1][0] == "retry"
+    assert policy.after(1, _finished(AUDIT_TEST, "fail")) == (DATA_TESTS_REASON, BUILD)
+    assert policy.after(1, conflict)[1][0] == "retry"  # conflicts are retried whatever came before
+    assert policy.after(1, _finished(AUDIT_TEST, "fail")) == ("", BUILD)
 
 
 def test_a_conflict_reruns_what_failed_and_a_failed_hook_the_whole_command() -> None:
