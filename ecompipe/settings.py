@@ -36,6 +36,8 @@ DEFAULT_DOCS_PORT = 35_000 + _PORT_SEED
 # The cluster profile (`make cluster-up`): PostgreSQL, Redis, the cluster's api-server and triggerer log
 # server, four ports per checkout in 40000-59999, apart from the embedded Airflow's.
 DEFAULT_CLUSTER_PORT_BASE = 40_000 + _PORT_SEED * 4
+# How Airflow hands a run's date to dbt (dbt_project/macros/run_scope.sql): by hand, --vars run_date.
+RUN_DATE_ENV = "PIPELINE_RUN_DATE"
 # Names that reach SQL and connection strings unquoted: plain lower-case identifiers only.
 IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 

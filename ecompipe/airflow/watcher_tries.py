@@ -32,6 +32,7 @@ from cosmos.operators._watcher.state import get_xcom_val, safe_xcom_push
 from cosmos.operators.watcher import DbtProducerWatcherOperator
 
 from ecompipe.pipeline.lake_dbt import failed_data_tests
+from ecompipe.settings import RUN_DATE_ENV
 
 CLEAR_CYCLE_KEY = "clear_cycle"
 
@@ -65,7 +66,7 @@ class RebuildingProducer(DbtProducerWatcherOperator):
             tests = failed_data_tests(result.full_output)
             if tests:
                 self.log.error("\n".join(result.full_output))
-                run_date = (self.vars or {}).get("run_date", "this run")
+                run_date = (self.vars or {}).get("run_date") or (self.env or {}).get(RUN_DATE_ENV) or "this run"
                 names = ", ".join(test.split(".")[2] if test.count(".") >= 2 else test for test in tests)
                 raise AirflowFailException(
                     f"The dbt build of {run_date} failed data tests: {names}. Not retried: a new build "

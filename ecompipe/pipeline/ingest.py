@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC
 
@@ -145,20 +143,12 @@ def _kept_rows(day: str) -> int | None:
 def report_date(run_date: str) -> dict[str, object]:
     """Write the date's data-quality report and log its row accounting; fail if the date is not loaded.
 
-    The queries run in a child process: a task process that ran dbt in-process (``airflow dags
-    test``) may still hold the file open with dbt's settings, and DuckDB refuses a second, differently
-    configured connection to the same file from one process.
-    """
+    In this process: dbt runs in its own (Cosmos's subprocess invocation), so no connection here
+    holds the file with dbt's settings."""
+    from ecompipe.pipeline.quality import report_with_summary
+
     day = parse_date(run_date, "run_date").isoformat()
-    completed = subprocess.run(
-        [sys.executable, "-m", "ecompipe.pipeline.quality", day],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"Report for {day} failed: {completed.stderr.strip()[-2000:]}")
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result = report_with_summary(day)
     if not result["summary"]:
         raise RuntimeError(f"No rows for {day} in the warehouse after the dbt build: check the dbt task logs.")
     log.info("Summary for %s: %s", day, result["summary"])
@@ -180,7 +170,10 @@ def _flatten_states(states: dict[str, object]) -> dict[str, str]:
 def record_run_outcome(run_date: str, context: dict[str, object]) -> dict[str, object]:
     """Last task of a daily run (trigger rule all_done): write the quality report and the registry
     record, then fail if anything upstream failed, so the run's state stays true."""
+    from dataclasses import asdict
     from datetime import datetime
+
+    from ecompipe.pipeline.run_registry import RunRecord, record_run
 
     day = parse_date(run_date, "run_date").isoformat()
     dag_run = context["dag_run"]
@@ -200,23 +193,17 @@ def record_run_outcome(run_date: str, context: dict[str, object]) -> dict[str, o
     summary: dict[str, object] = {}
     if status == "success":
         summary = report_date(day)
-    record = {
-        "run_date": day,
-        "run_id": str(getattr(dag_run, "run_id", "")),
-        "run_type": str(getattr(getattr(dag_run, "run_type", None), "value", None) or "manual"),
-        "started_at": str(getattr(dag_run, "start_date", "") or "") or None,
-        "ended_at": datetime.now(UTC).isoformat(),
-        "status": status,
-    }
-    completed = subprocess.run(
-        [sys.executable, "-m", "ecompipe.pipeline.run_registry", json.dumps(record)],
-        capture_output=True,
-        text=True,
-        check=False,
+    record = record_run(
+        RunRecord(
+            run_date=day,
+            run_id=str(getattr(dag_run, "run_id", "")),
+            run_type=str(getattr(getattr(dag_run, "run_type", None), "value", None) or "manual"),
+            started_at=str(getattr(dag_run, "start_date", "") or "") or None,
+            ended_at=datetime.now(UTC).isoformat(),
+            status=status,
+        )
     )
-    if completed.returncode != 0:
-        raise RuntimeError(f"Recording the run of {day} failed: {completed.stderr.strip()[-2000:]}")
-    log.info("Run registry: %s", completed.stdout.strip())
+    log.info("Run registry: %s", json.dumps(asdict(record)))
     if upstream_failed:
         raise RuntimeError(f"Run for {day} failed in {', '.join(sorted(upstream_failed))}; recorded as failed.")
     late = task_instance.xcom_pull(task_ids="reprocess_late_partitions") or []  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -40,6 +40,7 @@ from pathlib import Path
 import yaml
 
 from ecompipe.core.dates import date_range, parse_date
+from ecompipe.settings import RUN_DATE_ENV
 
 # What a concurrent writer of the same table looks like: a commit conflict, (two builds replacing one
 # store_failures table, both dropping then creating it) the second create finding the first one's table,
@@ -70,8 +71,9 @@ def dbt_command(argv: Sequence[str]) -> str:
     return next((arg for arg in argv if not arg.startswith("-")), "")
 
 
-def scope_of(argv: Sequence[str]) -> tuple[str, list[str]]:
-    """("none" | "dates" | "all", dates) for a dbt command line: which dates it writes."""
+def scope_of(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[str, list[str]]:
+    """("none" | "dates" | "all", dates) for a dbt command line and its environment (``os.environ``
+    when None; Airflow hands the date over as PIPELINE_RUN_DATE): which dates it writes."""
     if dbt_command(argv) not in WRITING_COMMANDS:
         return "none", []
     if "--full-refresh" in argv:
@@ -88,6 +90,9 @@ def scope_of(argv: Sequence[str]) -> tuple[str, list[str]]:
     if variables.get("start_date") and variables.get("end_date"):
         days = [day.isoformat() for day in date_range(str(variables["start_date"]), str(variables["end_date"]))]
         return ("all", []) if len(days) > MAX_LOCKED_DATES else ("dates", days)
+    env_date = (os.environ if env is None else env).get(RUN_DATE_ENV)
+    if env_date:  # the same order as dbt's run_scope macro: date vars first, then the environment
+        return "dates", [parse_date(env_date, RUN_DATE_ENV).isoformat()]
     return "all", []  # no scope: dbt refuses it, or it is a full build; lock everything to be safe
 
 

@@ -61,17 +61,12 @@ def _write(report: dict[str, object]) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m ecompipe.pipeline.quality DATE``: write the date's JSON report, print its summary as JSON.
-
-    Run as a child process by the DAG's report task (see ecompipe.pipeline.ingest.report_date).
-    """
-    import sys
-
+def report_with_summary(day: str) -> dict[str, object]:
+    """Write the date's JSON report; return its path and status, and the date's summary row (empty if
+    the date has no rows), as JSON-ready values."""
     from ecompipe.core.warehouse import daily_summary
 
-    args = sys.argv[1:] if argv is None else argv
-    day = parse_date(args[0], "date").isoformat()
+    day = parse_date(day, "date").isoformat()
     report = build_report(day)
     path = _write(report)
     rows = daily_summary(day, day)
@@ -79,7 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         key: value if isinstance(value, int | float | str) or value is None else str(value)
         for key, value in (rows[0] if rows else {}).items()
     }
-    print(json.dumps({"summary": summary, "quality_report": str(path), "quality_status": report["status"]}))
+    return {"summary": summary, "quality_report": str(path), "quality_status": report["status"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ecompipe.pipeline.quality DATE``: write the date's JSON report, print its summary as JSON."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    print(json.dumps(report_with_summary(args[0])))
     return 0
 
 

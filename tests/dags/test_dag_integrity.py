@@ -154,7 +154,8 @@ def test_every_warehouse_task_uses_the_one_slot_pool(dag) -> None:  # the daily 
 
 def test_run_date_is_the_logical_date(dag) -> None:
     """The run of partition D has logical date D 00:00 and interval [D, D+1), fires at D+1 02:00, and its
-    dbt vars render to D; the param run_date overrides it; a run with neither renders '' (refused)."""
+    dbt's date (PIPELINE_RUN_DATE) renders to D; the param run_date overrides it; a run with neither
+    renders '' (refused). No --vars: dbt's partial parsing survives from one date to the next."""
     first = dag.timetable.next_dagrun_info(
         last_automated_data_interval=None,
         restriction=TimeRestriction(earliest=pendulum.datetime(2024, 1, 15, tz="UTC"), latest=None, catchup=True),
@@ -167,7 +168,9 @@ def test_run_date_is_the_logical_date(dag) -> None:
         restriction=TimeRestriction(earliest=pendulum.datetime(2024, 1, 1, tz="UTC"), latest=None, catchup=True),
     )
     assert following.logical_date == pendulum.datetime(2024, 1, 16, tz="UTC")
-    template = dag.get_task(PRODUCER_ID).vars["run_date"]
+    producer = dag.get_task(PRODUCER_ID)
+    assert not producer.vars, "a date in --vars makes every build parse the whole project again"
+    template = producer.env["PIPELINE_RUN_DATE"]
     env = dag.get_template_env()
     rendered = env.from_string(template).render(params={"run_date": None}, ds=first.logical_date.strftime("%Y-%m-%d"))
     assert rendered == "2024-01-15"
@@ -178,7 +181,7 @@ def test_run_date_is_the_logical_date(dag) -> None:
     ingest = dag.get_task("ingest_raw_partition")
     assert list(ingest.op_args) == [template], "ingestion and dbt must process the same date"
     for name, sensor in _model_tasks(dag).items():  # a sensor's fallback run (a retry) builds the same date
-        assert sensor.vars["run_date"] == template, name
+        assert sensor.env["PIPELINE_RUN_DATE"] == template and not sensor.vars, name
 
 
 def test_dbt_tasks_get_absolute_pipeline_paths(dag) -> None:

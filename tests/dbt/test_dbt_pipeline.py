@@ -170,6 +170,39 @@ def test_bad_run_scope_is_refused_before_any_sql(loaded_day: Pipeline, variables
     assert fingerprints(pipeline.warehouse) == before
 
 
+def test_bad_run_date_from_the_environment_is_refused_before_any_sql(loaded_day: Pipeline) -> None:
+    pipeline = loaded_day
+    before = fingerprints(pipeline.warehouse)
+    completed = pipeline.dbt("build", check=False, extra_env={"PIPELINE_RUN_DATE": "2024-01-01/../../etc"})
+    assert completed.returncode != 0
+    assert "Invalid environment variable PIPELINE_RUN_DATE" in completed.stdout
+    assert "START sql" not in completed.stdout, "no model may start"
+    assert fingerprints(pipeline.warehouse) == before
+
+
+def test_a_date_from_the_environment_builds_what_the_var_builds_with_one_parse(
+    pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Airflow hands dbt the date as PIPELINE_RUN_DATE: the same tables and files as --vars run_date,
+    and dbt parses the project only when something else changed, not once per date."""
+    days = ["2024-01-01", "2024-01-02", "2024-01-03"]
+    by_vars = Pipeline.with_one_day(tmp_path_factory.mktemp("by_vars"), days[0], rows=300)
+    pipeline.generate(*days, rows=300)
+    pipeline.build(days[0])
+    outputs = []
+    for day in days[1:]:
+        by_vars.generate(day, rows=300)
+        by_vars.build(day)
+        outputs.append(pipeline.dbt("build", extra_env={"PIPELINE_RUN_DATE": day}).stdout)
+    # The first build without vars follows one with them: a full parse. The next date needs none.
+    assert "Unable to do partial parsing" in outputs[0]
+    assert "Unable to do partial parsing" not in outputs[1], outputs[1][:2000]
+    assert _dates_in(pipeline, "fct_transactions") == days
+    # The marts (the staging tables name each sandbox's own raw file paths).
+    assert fingerprints(pipeline.warehouse, MART_TABLES) == fingerprints(by_vars.warehouse, MART_TABLES)
+    assert _exports(pipeline) == _exports(by_vars)
+
+
 def test_missing_partition_fails_naming_date_and_file(loaded_day: Pipeline) -> None:
     pipeline = loaded_day
     before = fingerprints(pipeline.warehouse)

@@ -44,7 +44,11 @@ class Pipeline:
             generate_partition(day, self.raw_dir, rows=rows, seed=seed, force=force)
 
     def dbt(
-        self, *args: str, variables: dict[str, str] | None = None, check: bool = True
+        self,
+        *args: str,
+        variables: dict[str, str] | None = None,
+        check: bool = True,
+        extra_env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess:
         command = [
             str(VENV_BIN / "dbt"),
@@ -56,7 +60,8 @@ class Pipeline:
         ]
         if variables is not None:
             command += ["--vars", json.dumps(variables)]
-        completed = subprocess.run(command, cwd=DBT_PROJECT, env=self.env(), capture_output=True, text=True)
+        env = {**self.env(), **(extra_env or {})}
+        completed = subprocess.run(command, cwd=DBT_PROJECT, env=env, capture_output=True, text=True)
         if check and completed.returncode != 0:
             raise AssertionError(
                 f"dbt {' '.join(args)} failed:\n{completed.stdout[-4000:]}\n{completed.stderr[-2000:]}"

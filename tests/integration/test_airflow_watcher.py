@@ -73,7 +73,10 @@ def test_failing_dbt_test_fails_its_model_task_and_the_run(tmp_path: Path, monke
     assert f"The dbt build of {DAY} failed data tests: " in output and "Not retried" in output
     commands = re.findall(r"Running command: \[PosixPath\('[^']*/dbt'\), '(\w+)', ([^\n]*)", output)
     assert [cmd for cmd, _ in commands] == ["build", "test", "test"], commands
-    assert all(f"run_date: '{DAY}'" in args for _, args in commands)
+    # Each of them on the date (handed over as PIPELINE_RUN_DATE, not --vars: see macros/run_scope.sql).
+    assert not any("--vars" in args for _, args in commands), commands
+    scopes = re.findall(r"Run scope: ([0-9-]{10}) to ([0-9-]{10})", output)
+    assert len(scopes) >= len(commands) and set(scopes) == {(DAY, DAY)}, scopes
     assert all("'--select', 'int_partitions__row_accounting'" in args for _, args in commands[1:])
     # The run is failed, and recorded as failed; nothing of the date reached the marts.
     assert states["record_run"][0] == "failed"

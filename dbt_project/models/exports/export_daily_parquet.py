@@ -87,7 +87,11 @@ def _write_parquet_atomically(rows, path: Path) -> int:
 
 
 def _scope_dates(dbt) -> list[str]:
+    # The date vars (rendered into config when the project is parsed), else the date Airflow hands
+    # over in the environment (macros/run_scope.sql: never read while parsing).
     start, end = dbt.config.get("scope_start_date"), dbt.config.get("scope_end_date")
+    if not (start or end):
+        start = end = os.environ.get("PIPELINE_RUN_DATE", "")
     if start and end:
         first = datetime.date.fromisoformat(_checked_date(start))
         last = datetime.date.fromisoformat(_checked_date(end))

@@ -12,14 +12,17 @@ COSMOS = ["--log-format", "json", "--project-dir", "/tmp/p", "--profiles-dir", "
 
 
 def test_scope_of_a_cosmos_build_is_its_run_date() -> None:
-    assert scope_of(["build", "--vars", "run_date: '2024-01-05'\n", *COSMOS]) == ("dates", ["2024-01-05"])
+    assert scope_of(["build", *COSMOS], {"PIPELINE_RUN_DATE": "2024-01-05"}) == ("dates", ["2024-01-05"])
+    # A hand-run build's date vars win over the environment, as in dbt's run_scope macro.
+    argv = ["build", "--vars", "run_date: '2024-01-07'\n", *COSMOS]
+    assert scope_of(argv, {"PIPELINE_RUN_DATE": "2024-01-05"}) == ("dates", ["2024-01-07"])
 
 
 def test_scope_of_a_range_is_every_date_and_of_a_full_refresh_everything() -> None:
     kind, days = scope_of(["build", "--vars", '{"start_date": "2024-02-27", "end_date": "2024-03-01"}'])
     assert (kind, days) == ("dates", ["2024-02-27", "2024-02-28", "2024-02-29", "2024-03-01"])
     assert scope_of(["build", "--full-refresh"]) == ("all", [])
-    assert scope_of(["run", "--select", "x"]) == ("all", [])  # no scope: lock everything
+    assert scope_of(["run", "--select", "x"], {}) == ("all", [])  # no scope: lock everything
 
 
 def test_reading_commands_take_no_lock_and_bad_dates_are_refused() -> None:
@@ -27,6 +30,8 @@ def test_reading_commands_take_no_lock_and_bad_dates_are_refused() -> None:
     assert scope_of(["docs", "generate"]) == ("none", [])
     with pytest.raises(InvalidDateError):
         scope_of(["build", "--vars", "{run_date: '2024-02-30'}"])
+    with pytest.raises(InvalidDateError):
+        scope_of(["build"], {"PIPELINE_RUN_DATE": "2024-01-05/../x"})
 
 
 def test_a_retry_keeps_where_and_how_but_not_the_selection() -> None:
