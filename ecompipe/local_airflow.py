@@ -156,7 +156,19 @@ def _exists(signal_zero: Callable[[int], None], ident: int) -> bool:
 
 
 def _alive(pid: int) -> bool:
-    return _exists(lambda pid: os.kill(pid, 0), pid)
+    """Is the process running? A zombie (it exited; its parent has not reaped it) is not, and is
+    reaped here when this process started it (a component that died under `make backfill`)."""
+    if not _exists(lambda pid: os.kill(pid, 0), pid):
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True  # no /proc: the signal's answer is all there is
+    if state != "Z":
+        return True
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    return False
 
 
 def live_group_members(pgid: int) -> list[int]:
@@ -229,8 +241,23 @@ def revive_stopped_components() -> list[str]:
     stopped = [component for component in COMPONENTS if component not in running]
     for component in stopped:
         print(f"Airflow's {component} stopped (its log: {service_log(component)}): starting it again.", flush=True)
+        _end_group(_pid(component))  # what it left running (the scheduler's log server, workers) holds ports
         _launch(component)
     return stopped
+
+
+def _end_group(pgid: int, timeout: float = 10.0) -> None:
+    """Stop what is left of a component's process group: SIGTERM, then SIGKILL after ``timeout``."""
+    if not pgid or not live_group_members(pgid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and live_group_members(pgid):
+        time.sleep(0.2)
+    if live_group_members(pgid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def start(wait: bool = True) -> None:
@@ -257,7 +284,8 @@ def start(wait: bool = True) -> None:
 
 
 def stop(timeout: float = 20.0) -> None:
-    groups = running_components()  # component -> pid, the leader of its process group
+    # component -> pid, the leader of its process group (one that died may have left members running)
+    groups = {component: pid for component in COMPONENTS if (pid := _pid(component)) and _group_alive(pid)}
     for pid in groups.values():
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
@@ -608,14 +636,19 @@ class _Followed:
         return " + ".join(parts) or "Backfill"
 
     def poll(self, api: Api) -> tuple[dict[str, DAGRunResponse], bool]:
-        """(date -> its run, whether Airflow has created every run and closed the backfill)."""
+        """(date -> its run, whether Airflow has created every run it will create).
+
+        A backfill's runs are created with it; one Airflow did not create is known once the backfill
+        is closed. Its end is not awaited otherwise: the scheduler closes finished backfills only
+        every 30 s (the next backfill waits for that instead, see ``_wait_for_finished_backfills``)."""
         runs: dict[str, DAGRunResponse] = {}
         closed = True
         if self.backfill_id is not None:
-            closed = api.backfills.get_backfill(self.backfill_id).completed_at is not None
             for run in runs_in_range(api, self.start, self.end):
                 if run.run_type == DagRunType.BACKFILL and run_date_of(run) in self.backfill_dates:
                     runs[run_date_of(run)] = run
+            closed = len(runs) == len(self.backfill_dates)
+            closed = closed or api.backfills.get_backfill(self.backfill_id).completed_at is not None
         if self.manual:
             recent = list_runs(api, run_type=[DagRunType.MANUAL.value], run_after_gte=self.since)
             seen = [run for run in recent if run.dag_run_id in self.manual]
@@ -718,6 +751,31 @@ def _not_run_note(skipped: list[str], states: dict[str, str]) -> str:
     return "; ".join(f"{len(days)} not run, {why}: {', '.join(days)}" for why, days in groups.items() if days)
 
 
+def _open_backfills(api: Api) -> list[Any]:
+    return [item for item in api.backfills.list_backfills(DAG_ID, limit=100).backfills if not item.completed_at]
+
+
+# Airflow's scheduler marks a backfill whose runs have all ended as completed every 30 s.
+BACKFILL_CLOSE_WAIT = 45.0
+
+
+def _wait_for_finished_backfills(api: Api, timeout: float = BACKFILL_CLOSE_WAIT) -> list[Any]:
+    """The DAG's open backfills once those whose runs have all ended are closed by Airflow (it allows
+    one open backfill per DAG). Returns at once while a backfill run is queued or running."""
+    deadline = time.monotonic() + timeout
+    said = False
+    while open_backfills := _open_backfills(api):
+        if list_runs(api, run_type=[DagRunType.BACKFILL.value], state=["queued", "running"]):
+            return open_backfills
+        if time.monotonic() > deadline:
+            return open_backfills
+        if not said:
+            print(f"Backfill {open_backfills[0].id}'s runs have ended; waiting for Airflow to close it ...", flush=True)
+            said = True
+        time.sleep(2)
+    return []
+
+
 def backfill(start: str, end: str, max_active_runs: int = 3, reprocess: str = "none", timeout: float = 7200) -> int:
     """Process [start, end] and follow it to the end. Returns 0 if every date processed succeeded.
 
@@ -730,14 +788,14 @@ def backfill(start: str, end: str, max_active_runs: int = 3, reprocess: str = "n
     lo, hi = _iso_bounds(start, end)
     wanted = [day.isoformat() for day in date_range(start, end)]
     api = _api_ready()
-    open_backfills = [
-        item for item in api.backfills.list_backfills(DAG_ID, limit=100).backfills if not item.completed_at
-    ]
+    open_backfills = _open_backfills(api)
     same = [item for item in open_backfills if (item.from_date, item.to_date) == (lo, hi)]
     if same and reprocess == "none":  # this very command, interrupted (or its Airflow restarted): follow it
         print(f"Backfill {same[0].id} of {start} .. {end} is already open: following it.", flush=True)
         followed = _Followed(start, end, backfill_id=same[0].id, backfill_dates=wanted)
         return follow_runs(api, followed, timeout)
+    if open_backfills:
+        open_backfills = _wait_for_finished_backfills(api)
     if open_backfills:
         raise AirflowError(
             f"Backfill {open_backfills[0].id} of {DAG_ID} is still running (Airflow allows one at a time): "
