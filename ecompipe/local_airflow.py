@@ -155,17 +155,23 @@ def _exists(signal_zero: Callable[[int], None], ident: int) -> bool:
     return True
 
 
+def proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first, then ppid, pgrp, ...),
+    or None if there is no such process (or no /proc)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def _alive(pid: int) -> bool:
     """Is the process running? A zombie (it exited; its parent has not reaped it) is not, and is
     reaped here when this process started it (a component that died under `make backfill`)."""
     if not _exists(lambda pid: os.kill(pid, 0), pid):
         return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True  # no /proc: the signal's answer is all there is
-    if state != "Z":
-        return True
+    fields = proc_stat(pid)
+    if fields is None or fields[0] != "Z":
+        return True  # running (without /proc, the signal's answer is all there is)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
     return False
@@ -175,13 +181,8 @@ def live_group_members(pgid: int) -> list[int]:
     """Processes of a process group that are still running (zombies, already dead, are not counted)."""
     members = []
     for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(proc.name))
+        if proc.name.isdigit() and (fields := proc_stat(proc.name)) and int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(proc.name))
     return members
 
 
@@ -241,23 +242,26 @@ def revive_stopped_components() -> list[str]:
     stopped = [component for component in COMPONENTS if component not in running]
     for component in stopped:
         print(f"Airflow's {component} stopped (its log: {service_log(component)}): starting it again.", flush=True)
-        _end_group(_pid(component))  # what it left running (the scheduler's log server, workers) holds ports
+        # What it left running (the scheduler's log server, its workers) holds ports: end it first.
+        _end_groups({component: _pid(component)}, timeout=10.0)
         _launch(component)
     return stopped
 
 
-def _end_group(pgid: int, timeout: float = 10.0) -> None:
-    """Stop what is left of a component's process group: SIGTERM, then SIGKILL after ``timeout``."""
-    if not pgid or not live_group_members(pgid):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and live_group_members(pgid):
-        time.sleep(0.2)
-    if live_group_members(pgid):
+def _end_groups(groups: dict[str, int], timeout: float) -> None:
+    """End the process groups of components (name -> group id): SIGTERM, then SIGKILL after ``timeout``."""
+    groups = {component: pgid for component, pgid in groups.items() if pgid and _group_alive(pgid)}
+    for pgid in groups.values():
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
+            os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_group_alive(pgid) for pgid in groups.values()):
+        time.sleep(0.2)
+    for component, pgid in groups.items():
+        if _group_alive(pgid):
+            print(f"  {component} did not stop in {timeout:.0f}s: killing its process group", flush=True)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
 
 
 def start(wait: bool = True) -> None:
@@ -286,17 +290,7 @@ def start(wait: bool = True) -> None:
 def stop(timeout: float = 20.0) -> None:
     # component -> pid, the leader of its process group (one that died may have left members running)
     groups = {component: pid for component in COMPONENTS if (pid := _pid(component)) and _group_alive(pid)}
-    for pid in groups.values():
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_group_alive(pid) for pid in groups.values()):
-        time.sleep(0.2)
-    for component, pid in groups.items():
-        if _group_alive(pid):
-            print(f"  {component} did not stop in {timeout:.0f}s: killing its process group", flush=True)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+    _end_groups(groups, timeout)
     for component in COMPONENTS:
         _pid_file(component).unlink(missing_ok=True)
     print(f"Airflow stopped ({len(groups)} component(s))." if groups else "Airflow was not running.")
@@ -765,9 +759,8 @@ def _wait_for_finished_backfills(api: Api, timeout: float = BACKFILL_CLOSE_WAIT)
     deadline = time.monotonic() + timeout
     said = False
     while open_backfills := _open_backfills(api):
-        if list_runs(api, run_type=[DagRunType.BACKFILL.value], state=["queued", "running"]):
-            return open_backfills
-        if time.monotonic() > deadline:
+        active = list_runs(api, run_type=[DagRunType.BACKFILL.value], state=["queued", "running"])
+        if active or time.monotonic() > deadline:
             return open_backfills
         if not said:
             print(f"Backfill {open_backfills[0].id}'s runs have ended; waiting for Airflow to close it ...", flush=True)

@@ -23,17 +23,15 @@
     {%- do return(day <= month_days[month - 1]) -%}
 {%- endmacro %}
 
-{% macro _checked_date(name, value) -%}
+{% macro _checked_date(name, value, source='var') -%}
+    {#- source: 'var' (--vars) or 'environment variable': what the error names and how it shows a fix. -#}
     {%- set text = value | string -%}
     {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', text) or not _is_real_date(text) -%}
-        {%- if name == 'PIPELINE_RUN_DATE' -%}
-            {{ exceptions.raise_compiler_error(
-                "Invalid environment variable PIPELINE_RUN_DATE=" ~ (text | tojson)
-                ~ ": expected a real calendar date in YYYY-MM-DD form, e.g. PIPELINE_RUN_DATE=2024-01-15") }}
-        {%- endif -%}
+        {%- set example = ("dbt build --vars '{" ~ name ~ ": 2024-01-15}'") if source == 'var'
+                          else (name ~ "=2024-01-15") -%}
         {{ exceptions.raise_compiler_error(
-            "Invalid var " ~ name ~ "=" ~ (text | tojson) ~ ": expected a real calendar date in "
-            ~ "YYYY-MM-DD form, e.g. dbt build --vars '{" ~ name ~ ": 2024-01-15}'") }}
+            "Invalid " ~ source ~ " " ~ name ~ "=" ~ (text | tojson) ~ ": expected a real calendar date in "
+            ~ "YYYY-MM-DD form, e.g. " ~ example) }}
     {%- endif -%}
     {%- do return(text) -%}
 {%- endmacro %}
@@ -70,7 +68,7 @@
         model and parse them all again whenever its value changes. -#}
     {%- set env_date = env_var('PIPELINE_RUN_DATE', '') if execute else '' -%}
     {%- if env_date -%}
-        {%- set day = _checked_date('PIPELINE_RUN_DATE', env_date) -%}
+        {%- set day = _checked_date('PIPELINE_RUN_DATE', env_date, 'environment variable') -%}
         {%- do return({"full": false, "start": day, "end": day}) -%}
     {%- endif -%}
     {%- if flags.FULL_REFRESH -%}

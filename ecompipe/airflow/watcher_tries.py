@@ -66,7 +66,7 @@ class RebuildingProducer(DbtProducerWatcherOperator):
             tests = failed_data_tests(result.full_output)
             if tests:
                 self.log.error("\n".join(result.full_output))
-                run_date = (self.vars or {}).get("run_date") or (self.env or {}).get(RUN_DATE_ENV) or "this run"
+                run_date = (self.env or {}).get(RUN_DATE_ENV) or "this run"
                 names = ", ".join(test.split(".")[2] if test.count(".") >= 2 else test for test in tests)
                 raise AirflowFailException(
                     f"The dbt build of {run_date} failed data tests: {names}. Not retried: a new build "

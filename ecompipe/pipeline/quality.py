@@ -75,16 +75,3 @@ def report_with_summary(day: str) -> dict[str, object]:
         for key, value in (rows[0] if rows else {}).items()
     }
     return {"summary": summary, "quality_report": str(path), "quality_status": report["status"]}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m ecompipe.pipeline.quality DATE``: write the date's JSON report, print its summary as JSON."""
-    import sys
-
-    args = sys.argv[1:] if argv is None else argv
-    print(json.dumps(report_with_summary(args[0])))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

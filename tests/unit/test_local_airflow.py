@@ -249,7 +249,7 @@ def test_last_error_of_a_task_log_prefers_the_exception(tmp_path: Path) -> None:
 
 def _wait_for_state(pid: int, state: str) -> None:
     for _ in range(500):
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == state:
+        if (airflow_local.proc_stat(pid) or ["gone"])[0] == state:
             return
         time.sleep(0.01)
     raise AssertionError(f"process {pid} never reached state {state}")
@@ -267,6 +267,6 @@ def test_a_component_that_died_is_not_running_and_what_it_left_is_ended() -> Non
     assert not airflow_local._alive(leader.pid)
     with pytest.raises(ProcessLookupError):
         os.kill(leader.pid, 0)  # reaped, not only reported
-    airflow_local._end_group(leader.pid)
+    airflow_local._end_groups({"test": leader.pid}, timeout=10.0)
     assert airflow_local.live_group_members(leader.pid) == []
     assert airflow_local._alive(os.getpid())  # a running process is still running
