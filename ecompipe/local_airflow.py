@@ -2,7 +2,8 @@
 
 The components (scheduler, dag-processor, api-server, triggerer) run as separate processes, each in its
 own process group with a pid file, so ``stop`` ends exactly them and everything they spawned (``airflow
-standalone``'s children survive a TERM; these do not). Nothing here assumes SQLite or an executor:
+standalone``'s children survive a TERM; these do not). Each runs under a small supervisor that starts it
+again when it exits on its own (see ``ecompipe.core.processes``). Nothing here assumes SQLite or an executor:
 ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` and ``AIRFLOW__CORE__EXECUTOR`` from the environment win.
 
 Everything else goes through Airflow's REST API with the official client (``apache-airflow-client``,
@@ -15,7 +16,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -51,6 +51,7 @@ from airflow_client.client.rest import RESTResponse
 
 from ecompipe.airflow_shell import write_activate_script
 from ecompipe.core.dates import InvalidDateError, date_range, parse_date
+from ecompipe.core.processes import alive, end_groups, group_alive, supervised
 from ecompipe.settings import REPO_ROOT, get_settings, pipeline_env
 
 DAG_ID = "end_to_end_data_pipeline"
@@ -144,55 +145,8 @@ def service_log(component: str) -> Path:
     return airflow_home() / "logs" / "services" / f"{component}.log"
 
 
-def _exists(signal_zero: Callable[[int], None], ident: int) -> bool:
-    """Does the process (``os.kill``) or group (``os.killpg``) exist? Signal 0 asks without sending."""
-    try:
-        signal_zero(ident)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def proc_stat(pid: int | str) -> list[str] | None:
-    """The fields of ``/proc/<pid>/stat`` after the command name (state first, then ppid, pgrp, ...),
-    or None if there is no such process (or no /proc)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def _alive(pid: int) -> bool:
-    """Is the process running? A zombie (it exited; its parent has not reaped it) is not, and is
-    reaped here when this process started it (a component that died under `make backfill`)."""
-    if not _exists(lambda pid: os.kill(pid, 0), pid):
-        return False
-    fields = proc_stat(pid)
-    if fields is None or fields[0] != "Z":
-        return True  # running (without /proc, the signal's answer is all there is)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    return False
-
-
-def live_group_members(pgid: int) -> list[int]:
-    """Processes of a process group that are still running (zombies, already dead, are not counted)."""
-    members = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and (fields := proc_stat(proc.name)) and int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(proc.name))
-    return members
-
-
-def _group_alive(pgid: int) -> bool:
-    # A zombie leader still "exists" for killpg: look for a live member of the group too.
-    return _exists(lambda pgid: os.killpg(pgid, 0), pgid) and bool(live_group_members(pgid))
-
-
 def running_components() -> dict[str, int]:
-    return {component: pid for component in COMPONENTS if (pid := _pid(component)) and _alive(pid)}
+    return {component: pid for component in COMPONENTS if (pid := _pid(component)) and alive(pid)}
 
 
 def _port_free(port: int) -> bool:
@@ -219,7 +173,7 @@ def _launch(component: str) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
-            [_airflow_cli(), component],
+            supervised(component, [_airflow_cli(), component]),
             env=airflow_env(),
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -232,10 +186,10 @@ def _launch(component: str) -> None:
 
 
 def revive_stopped_components() -> list[str]:
-    """Start again the components that stopped while Airflow was in use; returns their names.
-
-    On SQLite (the embedded profile), Airflow's scheduler can exit on a write conflict with the
-    api-server (e.g. while a backfill is being created); its runs wait, queued, until it is back."""
+    """Start again the components whose process group is gone while Airflow was in use (killed with
+    its supervisor, e.g. by the kernel's out-of-memory killer); returns their names. A component that
+    exits on its own (on SQLite the scheduler can, on a write conflict with the api-server) is
+    restarted by its supervisor; without either, its runs would wait, queued, until it is back."""
     running = running_components()
     if not running:
         return []  # stopped on purpose (make airflow-stop): not ours to restart
@@ -243,25 +197,9 @@ def revive_stopped_components() -> list[str]:
     for component in stopped:
         print(f"Airflow's {component} stopped (its log: {service_log(component)}): starting it again.", flush=True)
         # What it left running (the scheduler's log server, its workers) holds ports: end it first.
-        _end_groups({component: _pid(component)}, timeout=10.0)
+        end_groups({component: _pid(component)}, timeout=10.0)
         _launch(component)
     return stopped
-
-
-def _end_groups(groups: dict[str, int], timeout: float) -> None:
-    """End the process groups of components (name -> group id): SIGTERM, then SIGKILL after ``timeout``."""
-    groups = {component: pgid for component, pgid in groups.items() if pgid and _group_alive(pgid)}
-    for pgid in groups.values():
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_group_alive(pgid) for pgid in groups.values()):
-        time.sleep(0.2)
-    for component, pgid in groups.items():
-        if _group_alive(pgid):
-            print(f"  {component} did not stop in {timeout:.0f}s: killing its process group", flush=True)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
 
 
 def start(wait: bool = True) -> None:
@@ -289,8 +227,8 @@ def start(wait: bool = True) -> None:
 
 def stop(timeout: float = 20.0) -> None:
     # component -> pid, the leader of its process group (one that died may have left members running)
-    groups = {component: pid for component in COMPONENTS if (pid := _pid(component)) and _group_alive(pid)}
-    _end_groups(groups, timeout)
+    groups = {component: pid for component in COMPONENTS if (pid := _pid(component)) and group_alive(pid)}
+    end_groups(groups, timeout)
     for component in COMPONENTS:
         _pid_file(component).unlink(missing_ok=True)
     print(f"Airflow stopped ({len(groups)} component(s))." if groups else "Airflow was not running.")

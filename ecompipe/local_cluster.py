@@ -28,7 +28,8 @@ from pathlib import Path
 
 from ecompipe import local_airflow
 from ecompipe.core import lake
-from ecompipe.local_airflow import AirflowError, _airflow_cli, _group_alive, _pid_file, _port_free, service_log
+from ecompipe.core.processes import end_groups, group_alive, supervised
+from ecompipe.local_airflow import AirflowError, _airflow_cli, _pid_file, _port_free, service_log
 from ecompipe.settings import DEFAULT_CLUSTER_PORT_BASE, get_settings, pipeline_env
 
 META_DB = "airflow_meta"
@@ -296,7 +297,7 @@ def _spawn(name: str, command: list[str], env: dict[str, str]) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
-            command,
+            supervised(name, command),  # started again if it exits on its own
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -316,7 +317,7 @@ def _pid(name: str) -> int:
 
 def _running(name: str) -> int:
     pid = _pid(name)
-    return pid if pid and _group_alive(pid) else 0
+    return pid if pid and group_alive(pid) else 0
 
 
 def worker_names() -> list[str]:
@@ -356,18 +357,8 @@ def _start_workers() -> None:
             start_worker(name)
 
 
-def _stop_group(name: str, sig: signal.Signals = signal.SIGTERM) -> None:
-    pid = _pid(name)
-    if pid and _group_alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline and _group_alive(pid):
-            time.sleep(0.2)
-        if _group_alive(pid):
-            _say(f"  {name} did not stop in {STOP_TIMEOUT:.0f}s: killing its process group")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+def _stop_group(name: str) -> None:
+    end_groups({name: _pid(name)}, STOP_TIMEOUT)
     _pid_file(name).unlink(missing_ok=True)
 
 

@@ -26,6 +26,7 @@ import pytest
 from ecompipe.core.warehouse import MART_TABLES, fingerprints
 from ecompipe.local_airflow import DAG_ID, Api, connect, fresh_run_body, list_runs, list_task_instances
 from ecompipe.pipeline.generator import generate_partition
+from tests.helpers.airflow import supervised_service
 from tests.helpers.sandbox import DBT_PROJECT, Pipeline, _free_port
 
 VENV_BIN = Path(sys.executable).parent
@@ -328,10 +329,15 @@ def test_postgres_restarted_while_runs_are_queued(cluster: Cluster) -> None:
     runs = [api.dag_runs.trigger_dag_run(DAG_ID, fresh_run_body(day)).dag_run_id for day in BACKFILL[3:5]]
     time.sleep(2)
     cluster.python("from ecompipe import local_cluster; local_cluster.activate(); local_cluster.pg_restart()")
+    # The scheduler exits when its database goes away, though not always at once: make it exit now (if
+    # it has not already), with nobody but its supervisor to start it again.
+    if (scheduler := supervised_service(cluster.home, "scheduler")) is not None:
+        os.kill(scheduler, signal.SIGKILL)
     states = _wait_for_runs(
         cluster.api(), runs, timeout=1800
     )  # a new client (its pool predates the restart); slow when busy
     assert set(states.values()) == {"success"}, states
+    assert "supervisor: scheduler exited" in (cluster.home / "logs" / "services" / "scheduler.log").read_text()
     assert cluster.duplicate_keys() == dict.fromkeys(KEYS, 0)
 
 

@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from ecompipe import local_airflow
+from ecompipe.core import processes
 from tests.helpers.sandbox import airflow_sandbox_env
 
 DAG_ID = "end_to_end_data_pipeline"
@@ -33,4 +34,14 @@ def registry(warehouse: Path) -> list[tuple[str, str, str, str]]:
 
 def live_members(pgid: int) -> list[int]:
     """Processes of a process group that are still running (zombies, already dead, are not counted)."""
-    return local_airflow.live_group_members(pgid)
+    return processes.live_group_members(pgid)
+
+
+def supervised_service(home: Path, component: str) -> int | None:
+    """The pid of an Airflow component itself, the child of the supervisor whose pid its pid file holds
+    (None while the supervisor waits to start it again)."""
+    supervisor = int((home / "run" / f"{component}.pid").read_text())
+    for pid in live_members(supervisor):
+        if (processes.proc_stat(pid) or ["?", "0"])[1] == str(supervisor):
+            return pid
+    return None

@@ -22,7 +22,7 @@ from airflow_client.client import DAGRunResponse
 from ecompipe import local_airflow as airflow_local
 from ecompipe.core.warehouse import fingerprints
 from ecompipe.local_airflow import Api
-from tests.helpers.airflow import AIRFLOW, DAG_ID, dags_test_env, live_members, registry
+from tests.helpers.airflow import AIRFLOW, DAG_ID, dags_test_env, live_members, registry, supervised_service
 from tests.helpers.sandbox import REPO_ROOT, Pipeline, airflow_api, airflow_sandbox_env
 
 pytestmark = pytest.mark.airflow
@@ -165,9 +165,18 @@ def test_real_scheduler_backfill_rerun_full_refresh_bulk_and_stop(
     groups = _groups(env)
     assert len(groups) == 4 and all(live_members(pgid) for pgid in groups)
 
-    # The scheduler dies (on SQLite it can exit on a write conflict with the api-server): the next
-    # command starts it again instead of leaving its runs queued forever.
-    scheduler = int((Path(env["AIRFLOW_HOME"]) / "run" / "scheduler.pid").read_text())
+    # The scheduler exits (on SQLite it can, on a write conflict with the api-server): its supervisor
+    # starts it again, with no command of the user's.
+    home = Path(env["AIRFLOW_HOME"])
+    first = supervised_service(home, "scheduler")
+    assert first is not None and "scheduler" in Path(f"/proc/{first}/cmdline").read_text()
+    os.kill(first, signal.SIGKILL)
+    assert _wait_until(lambda: supervised_service(home, "scheduler") not in (None, first), seconds=60)
+    assert "supervisor: scheduler exited (code -9)" in (home / "logs" / "services" / "scheduler.log").read_text()
+
+    # The scheduler dies with its supervisor (killed): the next command starts it again instead of
+    # leaving its runs queued forever.
+    scheduler = int((home / "run" / "scheduler.pid").read_text())
     os.killpg(scheduler, signal.SIGKILL)
     assert _wait_until(lambda: not live_members(scheduler)), "the scheduler's processes outlived SIGKILL"
 

@@ -10,11 +10,8 @@ the client does is exercised against a real Airflow in tests/integration/test_ai
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -245,28 +242,3 @@ def test_last_error_of_a_task_log_prefers_the_exception(tmp_path: Path) -> None:
     assert airflow_local.last_error(log) == "2 of 47 ERROR creating model x"  # colours gone
     assert airflow_local.last_error(tmp_path / "missing.log") == ""
     assert len(airflow_local.last_error(log, limit=10)) == 10
-
-
-def _wait_for_state(pid: int, state: str) -> None:
-    for _ in range(500):
-        if (airflow_local.proc_stat(pid) or ["gone"])[0] == state:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"process {pid} never reached state {state}")
-
-
-def test_a_component_that_died_is_not_running_and_what_it_left_is_ended() -> None:
-    """A component started by this process that dies stays a zombie until reaped: it must count as
-    stopped (so that `make backfill` starts it again), and the members of its process group that it
-    left running (the scheduler's log server holds a port) must be ended before it starts again."""
-    leader = subprocess.Popen(["sh", "-c", "sleep 60 & exit 0"], start_new_session=True)
-    _wait_for_state(leader.pid, "Z")
-    left = airflow_local.live_group_members(leader.pid)
-    assert len(left) == 1 and left[0] != leader.pid, left  # the sleep, still running
-
-    assert not airflow_local._alive(leader.pid)
-    with pytest.raises(ProcessLookupError):
-        os.kill(leader.pid, 0)  # reaped, not only reported
-    airflow_local._end_groups({"test": leader.pid}, timeout=10.0)
-    assert airflow_local.live_group_members(leader.pid) == []
-    assert airflow_local._alive(os.getpid())  # a running process is still running
