@@ -168,6 +168,22 @@ def prepare() -> None:
     write_activate_script(airflow_env(), Path(sys.executable).parent)
 
 
+def _log_sizes() -> dict[str, int]:
+    return {c: service_log(c).stat().st_size if service_log(c).exists() else 0 for c in COMPONENTS}
+
+
+def _exited_since(sizes: dict[str, int]) -> list[str]:
+    """Components whose supervisor has seen them exit since their logs had these sizes: one that keeps
+    exiting at start-up is restarted by it, so that its process alone does not tell."""
+    exited = []
+    for component, offset in sizes.items():
+        with contextlib.suppress(OSError), service_log(component).open("rb") as log:
+            log.seek(offset)
+            if f"ecompipe supervisor: {component} exited".encode() in log.read():
+                exited.append(component)
+    return exited
+
+
 def _launch(component: str) -> None:
     log_path = service_log(component)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -221,7 +237,11 @@ def start(wait: bool = True) -> None:
     for component in COMPONENTS:
         _launch(component)
     if wait:
-        wait_until_healthy()
+        try:
+            wait_until_healthy()
+        except AirflowError:
+            stop()  # not half an Airflow, with a supervisor restarting a component that cannot start
+            raise
     print(f"Airflow UI: {api_url()}  (login: {ADMIN_USER} / {admin_password() or 'see ' + str(_password_file())})")
 
 
@@ -335,13 +355,13 @@ def describe_error(error: BaseException) -> str | None:
 
 def wait_until_healthy(timeout: float = 180.0) -> None:
     """Wait for the api-server, a healthy scheduler and the DAG being parsed."""
-    started = time.monotonic()
+    started, sizes = time.monotonic(), _log_sizes()
     print(f"Waiting for Airflow at {api_url()} ...", flush=True)
     anonymous = Api(AirflowClient(Configuration(host=api_url())))  # the health endpoint needs no login
     api: Api | None = None
     last_problem = "api-server not answering"
     while time.monotonic() - started < timeout:
-        dead = [c for c in COMPONENTS if c not in running_components()]
+        dead = [c for c in COMPONENTS if c not in running_components()] or _exited_since(sizes)
         if dead:
             raise AirflowError(f"Airflow component(s) {dead} exited during start-up: see {service_log(dead[0])}")
         try:

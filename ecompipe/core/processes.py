@@ -119,7 +119,7 @@ class _Supervisor:
 
     def say(self, message: str) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        print(f"[{stamp}] supervisor: {self.name} {message}", flush=True)
+        print(f"[{stamp}] ecompipe supervisor: {self.name} {message}", flush=True)
 
     def on_stop(self, signum: int, _frame: object) -> None:
         self.stopping = True

@@ -337,7 +337,7 @@ def test_postgres_restarted_while_runs_are_queued(cluster: Cluster) -> None:
         cluster.api(), runs, timeout=1800
     )  # a new client (its pool predates the restart); slow when busy
     assert set(states.values()) == {"success"}, states
-    assert "supervisor: scheduler exited" in (cluster.home / "logs" / "services" / "scheduler.log").read_text()
+    assert "ecompipe supervisor: scheduler exited" in (cluster.home / "logs" / "services" / "scheduler.log").read_text()
     assert cluster.duplicate_keys() == dict.fromkeys(KEYS, 0)
 
 

@@ -172,7 +172,8 @@ def test_real_scheduler_backfill_rerun_full_refresh_bulk_and_stop(
     assert first is not None and "scheduler" in Path(f"/proc/{first}/cmdline").read_text()
     os.kill(first, signal.SIGKILL)
     assert _wait_until(lambda: supervised_service(home, "scheduler") not in (None, first), seconds=60)
-    assert "supervisor: scheduler exited (code -9)" in (home / "logs" / "services" / "scheduler.log").read_text()
+    scheduler_log = (home / "logs" / "services" / "scheduler.log").read_text()
+    assert "ecompipe supervisor: scheduler exited (code -9)" in scheduler_log
 
     # The scheduler dies with its supervisor (killed): the next command starts it again instead of
     # leaving its runs queued forever.

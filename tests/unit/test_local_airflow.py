@@ -242,3 +242,19 @@ def test_last_error_of_a_task_log_prefers_the_exception(tmp_path: Path) -> None:
     assert airflow_local.last_error(log) == "2 of 47 ERROR creating model x"  # colours gone
     assert airflow_local.last_error(tmp_path / "missing.log") == ""
     assert len(airflow_local.last_error(log, limit=10)) == 10
+
+
+def test_a_component_that_keeps_exiting_at_start_up_is_told_from_a_slow_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its supervisor starts it again, so its process runs on: its log tells (only what came after)."""
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    scheduler_log = airflow_local.service_log("scheduler")
+    scheduler_log.parent.mkdir(parents=True)
+    scheduler_log.write_text("[t] ecompipe supervisor: scheduler exited (code 1) after 3 s: starting it again in 2 s\n")
+    sizes = airflow_local._log_sizes()
+    assert airflow_local._exited_since(sizes) == [], "an exit before the wait began is not this start-up's"
+    with scheduler_log.open("a") as log:
+        log.write("Traceback ... OperationalError\n[t] ecompipe supervisor: scheduler exited (code 1) after 2 s: ...\n")
+    airflow_local.service_log("triggerer").write_text("[t] ecompipe supervisor: triggerer exited (code 1) after 2 s\n")
+    assert airflow_local._exited_since(sizes) == ["scheduler", "triggerer"]

@@ -65,7 +65,7 @@ def test_the_supervisor_starts_a_service_again_and_a_stop_ends_it_for_good(tmp_p
         _wait_for("the second start", lambda: len(_lines(starts)) == 2)
         first_helper = int(_lines(helpers)[0])
         assert not processes.alive(first_helper), "what the exited service left was not ended first"
-        assert "supervisor: scheduler exited (code 3)" in log.read_text()
+        assert "ecompipe supervisor: scheduler exited (code 3)" in log.read_text()
         assert "left 1 process(es) running: ending them" in log.read_text()
         assert supervisor.poll() is None
 
