@@ -1,1 +1,1 @@
-"""Plumbing every layer uses: settings-derived paths, dates, files, the warehouse connection."""
+"""Plumbing every layer uses: settings-derived paths, dates, files, the warehouse connection, service processes."""
