@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import socket
@@ -108,3 +109,15 @@ def airflow_api(env: dict[str, str]) -> Api:
     """A logged-in REST client (apache-airflow-client) of the sandbox Airflow ``env`` describes (its
     api-server is running), with the admin password Airflow generated in its home."""
     return connect(f"http://127.0.0.1:{env['AIRFLOW_API_PORT']}", Path(env["AIRFLOW_HOME"]))
+
+
+def spoil_prices(csv_path: Path, share_in_tenths: int) -> None:
+    """Negative prices on ``share_in_tenths``/10 of the rows: more than half the partition unusable."""
+    rows = list(csv.reader(csv_path.open(newline="")))
+    header, body = rows[0], rows[1:]
+    price = header.index("price")
+    for i, row in enumerate(body):
+        if i % 10 < share_in_tenths:
+            row[price] = "-5"
+    with csv_path.open("w", newline="") as out:
+        csv.writer(out).writerows([header, *body])

@@ -20,10 +20,10 @@ import pytest
 from airflow_client.client import DAGRunResponse
 
 from ecompipe import local_airflow as airflow_local
-from ecompipe.core.warehouse import fingerprints
+from ecompipe.core.warehouse import MART_TABLES, fingerprints
 from ecompipe.local_airflow import Api
 from tests.helpers.airflow import AIRFLOW, DAG_ID, dags_test_env, live_members, registry, supervised_service
-from tests.helpers.sandbox import REPO_ROOT, Pipeline, airflow_api, airflow_sandbox_env
+from tests.helpers.sandbox import REPO_ROOT, Pipeline, airflow_api, airflow_sandbox_env, spoil_prices
 
 pytestmark = pytest.mark.airflow
 DATES = ["2024-01-01", "2024-01-02", "2024-01-03"]
@@ -261,6 +261,23 @@ def test_real_scheduler_backfill_rerun_full_refresh_bulk_and_stop(
     with duckdb.connect(str(warehouse), read_only=True) as con:
         failed = con.sql("select status from pipeline_runs where run_date = '2024-01-05'").fetchall()
     assert failed == [("failed",)]
+
+    # A re-delivered date whose data fails the quality gate: the one `dbt build` (in the producer's
+    # own process here) fails on its data tests and is not retried; the marts keep the date's rows.
+    spoiled = data_dir / "raw" / "2024-01-04" / "transactions.csv"
+    delivered = spoiled.read_bytes()
+    spoil_prices(spoiled, 6)
+    gated = _make(env, "backfill", "START=2024-01-04", "END=2024-01-04", "REPROCESS=completed")
+    assert gated.returncode != 0 and "FAILED 2024-01-04" in gated.stdout, gated.stdout
+    assert "The dbt build of 2024-01-04 failed data tests: " in gated.stdout, gated.stdout
+    [gated_run] = _fresh_runs(airflow_api(env), "2024-01-04")
+    instances = {
+        ti.task_id: ti for ti in airflow_local.list_task_instances(airflow_api(env), DAG_ID, gated_run.dag_run_id)
+    }
+    producer = instances["dbt.dbt_producer_watcher"]
+    assert (producer.state, producer.try_number) == ("failed", 1), producer
+    assert fingerprints(warehouse, MART_TABLES) == {table: incremental[table] for table in MART_TABLES}
+    spoiled.write_bytes(delivered)  # the full refresh below reads every partition on disk
 
     # Full refresh from every raw partition equals the union of the daily runs.
     refresh = _make(env, "full-refresh")

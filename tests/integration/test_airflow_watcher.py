@@ -7,7 +7,6 @@ what depends on it, and reach the run registry.
 
 from __future__ import annotations
 
-import csv
 import re
 import sqlite3
 import subprocess
@@ -17,22 +16,10 @@ import duckdb
 import pytest
 
 from tests.helpers.airflow import AIRFLOW, DAG_ID, dags_test_env, registry
-from tests.helpers.sandbox import Pipeline
+from tests.helpers.sandbox import Pipeline, spoil_prices
 
 pytestmark = pytest.mark.airflow
 DAY = "2024-01-02"
-
-
-def _spoil_prices(csv_path: Path, share_in_tenths: int) -> None:
-    """Negative prices on ``share_in_tenths``/10 of the rows: more than half the partition unusable."""
-    rows = list(csv.reader(csv_path.open(newline="")))
-    header, body = rows[0], rows[1:]
-    price = header.index("price")
-    for i, row in enumerate(body):
-        if i % 10 < share_in_tenths:
-            row[price] = "-5"
-    with csv_path.open("w", newline="") as out:
-        csv.writer(out).writerows([header, *body])
 
 
 def _task_states(airflow_home: Path) -> dict[str, tuple[str, int]]:
@@ -45,7 +32,7 @@ def test_failing_dbt_test_fails_its_model_task_and_the_run(tmp_path: Path, monke
     env, data_dir = dags_test_env(tmp_path, monkeypatch, "production")
     pipeline = Pipeline(data_dir=data_dir, work_dir=tmp_path / "work")
     pipeline.generate(DAY, rows=300)
-    _spoil_prices(data_dir / "raw" / DAY / "transactions.csv", 6)
+    spoil_prices(data_dir / "raw" / DAY / "transactions.csv", 6)
 
     completed = subprocess.run(
         [AIRFLOW, "dags", "test", DAG_ID, DAY],
