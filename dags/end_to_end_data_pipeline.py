@@ -24,12 +24,7 @@ from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavi
 from ecompipe.airflow.assets import FEATURES_ASSET, features_event_extra
 from ecompipe.airflow.deadlines import deadline_interval_after_logical_date, record_deadline_miss, under_dags_test
 from ecompipe.airflow.sensors import RawPartitionSensor, sensor_poke_seconds, sensor_timeout_seconds
-from ecompipe.airflow.task_defaults import (
-    WAREHOUSE_POOL,
-    dbt_invocation_mode,
-    default_task_args,
-    sensors_report_after_the_build,
-)
+from ecompipe.airflow.task_defaults import WAREHOUSE_POOL, default_task_args, sensors_report_after_the_build
 from ecompipe.airflow.timetable import DailyPartitionTimetable
 from ecompipe.airflow.watcher_tries import build_on_every_try
 from ecompipe.settings import DBT_PROJECT_DIR, RUN_DATE_ENV, dbt_executable, dbt_target, get_settings, pipeline_env
@@ -156,9 +151,9 @@ with DAG(
         # The sensors start once the build is done, outside the warehouse pool (sensors_report_after_the_build).
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER,
-            # In the task's own process on the embedded profile (its workers have dbt loaded), else a
-            # subprocess (the cluster's ecompipe-dbt; `airflow dags test`): see dbt_invocation_mode.
-            invocation_mode=InvocationMode(dbt_invocation_mode()),
+            # A dbt subprocess: dbt-duckdb keeps the file open in-process after a dbtRunner call, which
+            # would lock out the next task when tasks share a process (`airflow dags test`).
+            invocation_mode=InvocationMode.SUBPROCESS,
             # dbt, or on the cluster profile ecompipe-dbt: a per-date build lock and conflict retries.
             dbt_executable_path=dbt_executable(),
         ),

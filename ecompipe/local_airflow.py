@@ -85,8 +85,6 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW_HOME": str(airflow_home()),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        # LocalExecutor, its workers forked with dbt imported (the cluster profile sets CeleryExecutor).
-        "AIRFLOW__CORE__EXECUTOR": "ecompipe.airflow.executor.PreloadingLocalExecutor",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
         "AIRFLOW__API__HOST": settings.airflow_api_host,
         "AIRFLOW__API__PORT": str(settings.airflow_api_port),

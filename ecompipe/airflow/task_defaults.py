@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ecompipe.airflow.deadlines import under_dags_test
 from ecompipe.settings import get_settings
 
 # Embedded profile: DuckDB allows one writing process per file, so every task that writes the warehouse
@@ -19,18 +18,6 @@ EMBEDDED_WAREHOUSE_POOL = "duckdb_warehouse"
 WAREHOUSE_POOL = "default_pool" if get_settings().pipeline_profile == "cluster" else EMBEDDED_WAREHOUSE_POOL
 # Cosmos WATCHER sensors only read the producer's XComs on the normal path: Airflow's default pool.
 SENSOR_POOL = "default_pool"
-
-
-def dbt_invocation_mode(argv: list[str] | None = None) -> str:
-    """How Cosmos runs dbt (its ``InvocationMode`` value): inside the task's own process
-    (``dbt_runner``) on the embedded profile, where the executor's workers have dbt imported already
-    (ecompipe.airflow.executor), so a build starts at once; else as a ``subprocess``. Always a
-    subprocess on the cluster profile (``ecompipe-dbt``: the per-date lock and conflict retries) and
-    under ``airflow dags test``, whose tasks share one process: dbt-duckdb keeps the warehouse file
-    open in the process that called it, which would lock out the next task."""
-    if get_settings().pipeline_profile == "cluster" or under_dags_test(argv):
-        return "subprocess"
-    return "dbt_runner"
 
 
 def default_task_args() -> dict[str, Any]:

@@ -31,7 +31,7 @@ from cosmos.operators._watcher.base import BaseConsumerSensor
 from cosmos.operators._watcher.state import get_xcom_val, safe_xcom_push
 from cosmos.operators.watcher import DbtProducerWatcherOperator
 
-from ecompipe.pipeline.lake_dbt import failed_data_tests, only_failed_tests
+from ecompipe.pipeline.lake_dbt import failed_data_tests
 from ecompipe.settings import RUN_DATE_ENV
 
 CLEAR_CYCLE_KEY = "clear_cycle"
@@ -62,32 +62,18 @@ class RebuildingProducer(DbtProducerWatcherOperator):
             task_instance.try_number = actual
 
     def handle_exception_subprocess(self, result: Any) -> None:
-        if result.exit_code != 0 and (tests := failed_data_tests(result.full_output)):
-            self.log.error("\n".join(result.full_output))
-            self._fail_for_good(tests)
+        if result.exit_code != 0:
+            tests = failed_data_tests(result.full_output)
+            if tests:
+                self.log.error("\n".join(result.full_output))
+                run_date = (self.env or {}).get(RUN_DATE_ENV) or "this run"
+                names = ", ".join(test.split(".")[2] if test.count(".") >= 2 else test for test in tests)
+                raise AirflowFailException(
+                    f"The dbt build of {run_date} failed data tests: {names}. Not retried: a new build "
+                    "would read the same raw file. See the model tasks and the quality report, mend the "
+                    "file, then rerun the date."
+                )
         super().handle_exception_subprocess(result)
-
-    def handle_exception_dbt_runner(self, result: Any) -> None:
-        if not result.success:
-            results = getattr(result.result, "results", None) or []
-            nodes = [(_value(r.status), _value(r.node.resource_type), str(r.node.unique_id)) for r in results]
-            if tests := only_failed_tests(nodes):
-                self._fail_for_good(tests)
-        super().handle_exception_dbt_runner(result)
-
-    def _fail_for_good(self, tests: list[str]) -> None:
-        run_date = (self.env or {}).get(RUN_DATE_ENV) or "this run"
-        names = ", ".join(test.split(".")[2] if test.count(".") >= 2 else test for test in tests)
-        raise AirflowFailException(
-            f"The dbt build of {run_date} failed data tests: {names}. Not retried: a new build "
-            "would read the same raw file. See the model tasks and the quality report, mend the "
-            "file, then rerun the date."
-        )
-
-
-def _value(member: Any) -> str:
-    """A dbt status or resource type (a string enum) as its plain value."""
-    return str(getattr(member, "value", member))
 
 
 class ClearAwareSensorMixin:

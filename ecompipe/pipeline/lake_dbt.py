@@ -146,31 +146,22 @@ def failed_data_tests(output_lines: Iterable[str]) -> list[str]:
     """The data tests a failed dbt build reported as failing, if nothing else went wrong in it.
 
     Reads dbt's JSON log (the ``node_info`` of its result events, ``LogTestResult``, ``LogModelResult``,
-    ...); see ``only_failed_tests``."""
+    ...): returns the unique ids of the tests whose status is ``fail`` when no node ended in ``error``;
+    returns [] when any node errored (a SQL error, a conflict, a lock) or no test failed, i.e. when
+    building again could succeed."""
     lines = list(output_lines)
     marks = [index for index, line in enumerate(lines) if RETRY_MARK in line]
-    nodes: list[tuple[str, str, str]] = []
+    failed: list[str] = []
     for line in lines[marks[-1] + 1 if marks else 0 :]:
         try:
             event = json.loads(line)
         except ValueError:
             continue
         node = event.get("data", {}).get("node_info", {}) if isinstance(event, dict) else {}
-        if node:
-            nodes.append((str(node.get("node_status")), str(node.get("resource_type")), str(node.get("unique_id"))))
-    return only_failed_tests(nodes)
-
-
-def only_failed_tests(nodes: Iterable[tuple[str, str, str]]) -> list[str]:
-    """Of a build's nodes (status, resource type, unique id): the unique ids of the tests whose status is
-    ``fail`` when no node ended in ``error``; [] when any node errored (a SQL error, a conflict, a lock)
-    or no test failed, i.e. when building again could succeed."""
-    failed: list[str] = []
-    for status, resource_type, unique_id in nodes:
-        if status == "error":
+        if node.get("node_status") == "error":
             return []
-        if status == "fail" and resource_type == "test":
-            failed.append(unique_id)
+        if node.get("node_status") == "fail" and node.get("resource_type") == "test":
+            failed.append(str(node.get("unique_id")))
     return list(dict.fromkeys(failed))
 
 

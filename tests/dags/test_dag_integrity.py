@@ -13,7 +13,6 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.timetables.base import TimeRestriction
 
-from ecompipe.airflow.task_defaults import dbt_invocation_mode
 from ecompipe.airflow.timetable import DailyPartitionTimetable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -203,8 +202,7 @@ def test_one_dbt_build_per_run_and_a_task_per_model(dag) -> None:
     assert isinstance(producer, DbtProducerWatcherOperator) and producer.base_cmd == ["build"]
     assert isinstance(producer, RebuildingProducer), "a retry or a clear must build again, not skip"
     assert producer.pool == "duckdb_warehouse"
-    # In the task's own process (its worker has dbt loaded); not under `airflow dags test` (below).
-    assert producer.invocation_mode.value == "dbt_runner"
+    assert producer.invocation_mode.value == "subprocess", "dbtRunner keeps the warehouse open in `dags test`"
     assert not producer.exclude and not producer.select, "the build covers the whole project, tests included"
     models = _model_tasks(dag)
     expected = _manifest_models()
@@ -302,13 +300,3 @@ def test_sensor_defers_to_the_triggerer_in_production_and_not_in_demo_mode(
     sensor.run_date = "2024-01-05/../../etc"
     with pytest.raises(AirflowFailException, match="YYYY-MM-DD"):
         sensor.execute({"params": {}})
-
-
-def test_dbt_runs_in_process_only_where_each_task_has_its_own_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`airflow dags test` runs every task in one process (dbt-duckdb would keep the warehouse open
-    after an in-process build); the cluster profile needs ecompipe-dbt's lock and retries."""
-    assert dbt_invocation_mode(["scheduler"]) == "dbt_runner"
-    assert dbt_invocation_mode(["tasks", "test", "end_to_end_data_pipeline", "ingest_raw_partition"]) == "dbt_runner"
-    assert dbt_invocation_mode(["dags", "test", "end_to_end_data_pipeline", "2024-01-01"]) == "subprocess"
-    monkeypatch.setenv("PIPELINE_PROFILE", "cluster")
-    assert dbt_invocation_mode(["scheduler"]) == "subprocess"

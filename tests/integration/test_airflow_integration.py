@@ -262,8 +262,8 @@ def test_real_scheduler_backfill_rerun_full_refresh_bulk_and_stop(
         failed = con.sql("select status from pipeline_runs where run_date = '2024-01-05'").fetchall()
     assert failed == [("failed",)]
 
-    # A re-delivered date whose data fails the quality gate: the one `dbt build` (in the producer's
-    # own process here) fails on its data tests and is not retried; the marts keep the date's rows.
+    # A re-delivered date whose data fails the quality gate, through the scheduler: the one `dbt build`
+    # fails on its data tests and is not retried; the marts keep the date's rows.
     spoiled = data_dir / "raw" / "2024-01-04" / "transactions.csv"
     delivered = spoiled.read_bytes()
     spoil_prices(spoiled, 6)
