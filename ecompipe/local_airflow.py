@@ -51,7 +51,7 @@ from airflow_client.client.rest import RESTResponse
 
 from ecompipe.airflow_shell import write_activate_script
 from ecompipe.core.dates import InvalidDateError, date_range, parse_date
-from ecompipe.core.processes import alive, end_groups, group_alive, supervised
+from ecompipe.core.processes import alive, end_groups, exit_line, group_alive, supervised
 from ecompipe.settings import REPO_ROOT, get_settings, pipeline_env
 
 DAG_ID = "end_to_end_data_pipeline"
@@ -179,7 +179,7 @@ def _exited_since(sizes: dict[str, int]) -> list[str]:
     for component, offset in sizes.items():
         with contextlib.suppress(OSError), service_log(component).open("rb") as log:
             log.seek(offset)
-            if f"ecompipe supervisor: {component} exited".encode() in log.read():
+            if exit_line(component).encode() in log.read():
                 exited.append(component)
     return exited
 

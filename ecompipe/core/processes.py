@@ -77,33 +77,37 @@ def group_alive(pgid: int) -> bool:
     return _exists(lambda pgid: os.killpg(pgid, 0), pgid) and bool(live_group_members(pgid))
 
 
+def _end(
+    targets: dict[str, int], send: Callable[[int, int], None], running: Callable[[int], bool], timeout: float
+) -> None:
+    """SIGTERM each target (name -> pid or group id) with ``send``; SIGKILL what runs after ``timeout``."""
+    targets = {name: ident for name, ident in targets.items() if ident and running(ident)}
+    for ident in targets.values():
+        with contextlib.suppress(ProcessLookupError):
+            send(ident, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(running(ident) for ident in targets.values()):
+        time.sleep(0.1)
+    for name, ident in targets.items():
+        if running(ident):
+            print(f"  {name} did not stop in {timeout:.0f}s: killing it (SIGKILL)", flush=True)
+            with contextlib.suppress(ProcessLookupError):
+                send(ident, signal.SIGKILL)
+
+
 def end_groups(groups: dict[str, int], timeout: float) -> None:
     """End the process groups of services (name -> group id): SIGTERM, then SIGKILL after ``timeout``."""
-    groups = {name: pgid for name, pgid in groups.items() if pgid and group_alive(pgid)}
-    for pgid in groups.values():
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(group_alive(pgid) for pgid in groups.values()):
-        time.sleep(0.2)
-    for name, pgid in groups.items():
-        if group_alive(pgid):
-            print(f"  {name} did not stop in {timeout:.0f}s: killing its process group", flush=True)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
+    _end(groups, os.killpg, group_alive, timeout)
 
 
-def _end_pids(pids: list[int], timeout: float) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(alive(pid) for pid in pids):
-            time.sleep(0.1)
-        pids = [pid for pid in pids if alive(pid)]
-        if not pids:
-            return
+def _line(name: str, message: str) -> str:
+    return f"ecompipe supervisor: {name} {message}"
+
+
+def exit_line(name: str) -> str:
+    """How a supervisor's log line about its service's exit begins (after the time stamp): what
+    tells a service that keeps exiting from one that is slow to start."""
+    return _line(name, "exited")
 
 
 def supervised(name: str, command: list[str]) -> list[str]:
@@ -119,7 +123,7 @@ class _Supervisor:
 
     def say(self, message: str) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        print(f"[{stamp}] ecompipe supervisor: {self.name} {message}", flush=True)
+        print(f"[{stamp}] {_line(self.name, message)}", flush=True)
 
     def on_stop(self, signum: int, _frame: object) -> None:
         self.stopping = True
@@ -138,7 +142,7 @@ class _Supervisor:
         leftovers = [pid for pid in live_group_members(os.getpgrp()) if pid != os.getpid()]
         if leftovers:
             self.say(f"left {len(leftovers)} process(es) running: ending them")
-            _end_pids(leftovers, LEFTOVER_TIMEOUT)
+            _end({f"process {pid}": pid for pid in leftovers}, os.kill, alive, LEFTOVER_TIMEOUT)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.on_stop)
