@@ -53,12 +53,12 @@ def _manifest_models() -> dict[str, bool]:
 
 
 def _model_tasks(dag) -> dict[str, object]:
-    """dbt model name -> its task: `dbt.<model>.run` (a model with tests) or `dbt.<model>_run`."""
+    """dbt model name -> its task, `dbt.<model>_run`."""
     tasks = {}
     for task in dag.tasks:
         name = task.task_id.removeprefix("dbt.")
-        if task.task_id.startswith("dbt.") and name.endswith((".run", "_run")):
-            tasks[name.removesuffix(".run").removesuffix("_run")] = task
+        if task.task_id.startswith("dbt.") and name.endswith("_run"):
+            tasks[name.removesuffix("_run")] = task
     return tasks
 
 
@@ -133,9 +133,9 @@ def test_tasks_follow_the_dbt_graph(dag) -> None:
     stg, fct, agg = models["stg_raw__partitions"], models["fct_transactions"], models["agg_customer_daily"]
     assert "ingest_raw_partition" in stg.upstream_task_ids
     assert "ingest_raw_partition" in dag.get_task(PRODUCER_ID).upstream_task_ids
-    assert "dbt.fct_transactions.test" in agg.upstream_task_ids
-    # The quality gate: the marts wait for the row-conservation audit and its tests.
-    assert "dbt.int_partitions__row_accounting.test" in fct.upstream_task_ids
+    assert fct.task_id in agg.upstream_task_ids
+    # The quality gate: the marts' tasks wait for the row-conservation audit's (its model and tests).
+    assert models["int_partitions__row_accounting"].task_id in fct.upstream_task_ids
     record = dag.get_task("record_run")
     assert record.upstream_task_ids and record.trigger_rule == "all_done", "the registry must hear of failures too"
 
@@ -191,28 +191,28 @@ def test_dbt_tasks_get_absolute_pipeline_paths(dag) -> None:
 
 
 def test_one_dbt_build_per_run_and_a_task_per_model(dag) -> None:
-    """Cosmos WATCHER (README "Performance"): one `dbt build` per run, a sensor task per model and per
-    model's tests. A regression to a dbt process per model, or to one opaque task, fails here."""
+    """Cosmos WATCHER (docs/performance.md): one `dbt build` per run, tests included, and a sensor task per
+    model that reports its model and its tests. A regression to a dbt process per model, to one opaque
+    task, or to a build without its tests (the quality gate), fails here."""
     from airflow.sdk.bases.sensor import BaseSensorOperator
-    from cosmos.operators.watcher import DbtProducerWatcherOperator, DbtTestWatcherOperator
+    from cosmos.operators.watcher import DbtProducerWatcherOperator
 
-    from ecompipe.airflow.watcher_tries import RebuildingProducer
+    from ecompipe.airflow.watcher_tries import BuildReportSensorMixin, RebuildingProducer
 
     producer = dag.get_task(PRODUCER_ID)
     assert isinstance(producer, DbtProducerWatcherOperator) and producer.base_cmd == ["build"]
     assert isinstance(producer, RebuildingProducer), "a retry or a clear must build again, not skip"
     assert producer.pool == "duckdb_warehouse"
     assert producer.invocation_mode.value == "subprocess", "dbtRunner keeps the warehouse open in `dags test`"
-    assert not producer.exclude and not producer.select, "the build covers the whole project, tests included"
+    assert not producer.exclude and not producer.select, "the build covers the whole project"
+    assert "--resource-type" not in producer.dbt_cmd_flags, "the build must run the data tests: the quality gate"
     models = _model_tasks(dag)
-    expected = _manifest_models()
-    assert set(models) == set(expected), "every dbt model has its own task"
+    assert set(models) == set(_manifest_models()), "every dbt model has its own task"
     gate = dag.get_task(f"{PRODUCER_ID}_done")
     sensors = [t for t in dag.tasks if t.task_id.startswith("dbt.") and t.task_id not in (PRODUCER_ID, gate.task_id)]
-    for name, has_tests in expected.items():
-        if has_tests:
-            test_task = dag.get_task(f"dbt.{name}.test")
-            assert isinstance(test_task, DbtTestWatcherOperator), name
+    assert sorted(sensors, key=lambda t: t.task_id) == sorted(models.values(), key=lambda t: t.task_id), (
+        "no task per model's tests: each model's task reports them"
+    )
     for sensor in sensors:
         assert isinstance(sensor, BaseSensorOperator), f"{sensor.task_id} would run dbt on its first try"
         assert sensor.producer_task_id == PRODUCER_ID, sensor.task_id
@@ -222,6 +222,8 @@ def test_one_dbt_build_per_run_and_a_task_per_model(dag) -> None:
         # they run beside the next run's writers instead of one at a time in the slot.
         assert sensor.pool == "default_pool", sensor.task_id
         assert gate.task_id in sensor.get_flat_relative_ids(upstream=True), f"{sensor.task_id} pokes during the build"
+        # Its model's result and its tests' from the producer; cleared alone, `dbt build` of its model.
+        assert isinstance(sensor, BuildReportSensorMixin) and sensor.base_cmd == ["build"], sensor.task_id
 
 
 def test_sensors_report_whatever_the_build_did(dag) -> None:
@@ -231,8 +233,8 @@ def test_sensors_report_whatever_the_build_did(dag) -> None:
     gate = dag.get_task(f"{PRODUCER_ID}_done")
     roots = [dag.get_task(task_id) for task_id in gate.downstream_task_ids if task_id != "record_run"]
     assert sorted(root.task_id for root in roots) == [
-        "dbt.stg_dbt_hooks__test_results.run",
-        "dbt.stg_raw__partitions.run",
+        "dbt.stg_dbt_hooks__test_results_run",
+        "dbt.stg_raw__partitions_run",
     ]
     for root in roots:
         assert root.upstream_task_ids == {gate.task_id, "ingest_raw_partition"}

@@ -2,13 +2,15 @@
 
 `source airflow_home/activate` (written by `make airflow`) gives a shell this repo's Airflow; then
 `dags trigger --logical-date D` loads partition D, `backfill create --from-date A --to-date B` loads
-A..B inclusive, and `tasks clear` of a date's run builds it once again (one dbt build, not one per model).
+A..B inclusive, and `tasks clear` of a date's run builds it once again (one dbt build, not one per model);
+a model's task cleared alone builds that model (and its tests) alone.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from tests.helpers.airflow import DAG_ID
 from tests.helpers.sandbox import Pipeline, airflow_sandbox_env
 
 PRODUCER = "dbt.dbt_producer_watcher"
+MODEL_TASK = "dbt.fct_transactions_run"
 # What Cosmos's model/test sensors log when they run dbt themselves instead of reading the build.
 FALLBACK_MARKERS = ("Retry attempt #", "Falling back to running", "Running tests for model")
 
@@ -84,6 +87,16 @@ def _wait_finished(settings: dict[str, str], logical_dates: set[str], timeout: f
         time.sleep(5)
 
 
+def _wait_run(run_id: str, timeout: float = 600) -> str:
+    """The state of a cleared run once it has finished (`tasks clear` queues it before returning)."""
+    deadline = time.monotonic() + timeout
+    api = local_airflow.connect()
+    while (state := api.dag_runs.get_dag_run(DAG_ID, run_id).state) not in ("success", "failed"):
+        assert time.monotonic() < deadline, f"cleared run {run_id} not finished: {state}"
+        time.sleep(5)
+    return str(getattr(state, "value", state))
+
+
 def _fact_dates(warehouse: Path) -> list[str]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.sql("select distinct partition_date::varchar from fct_transactions order by 1").fetchall()
@@ -128,22 +141,26 @@ def test_the_course_commands_do_what_they_say(shell: tuple[dict[str, str], Pipel
     # The lab's "clear and rerun" in Airflow 3's words: one dbt build again, the sensors read it.
     (run,) = [r for r in _runs(settings) if (r["logical_date"] or "").startswith("2024-01-02")]
     _airflow(settings, f"tasks clear {DAG_ID} --start-date 2024-01-02 --end-date 2024-01-02 --yes")
-    deadline = time.monotonic() + 600
-    api = local_airflow.connect()
-    while True:
-        producer = api.task_instances.get_task_instance(DAG_ID, run["run_id"], PRODUCER)
-        state = api.dag_runs.get_dag_run(DAG_ID, run["run_id"]).state
-        if state in ("success", "failed"):  # `tasks clear` queued the run before it returned
-            break
-        assert time.monotonic() < deadline, f"cleared run not finished: {state}, producer {producer}"
-        time.sleep(5)
-    assert state == "success"
+    assert _wait_run(run["run_id"]) == "success"
+    producer = local_airflow.connect().task_instances.get_task_instance(DAG_ID, run["run_id"], PRODUCER)
     assert (producer.state, producer.try_number) == ("success", 2), "the cleared run's producer must build again"
     logs = _sensor_logs(settings, run["run_id"], attempt=2)
     assert len(logs) > 10, sorted(logs)
     fell_back = sorted(task for task, text in logs.items() if any(marker in text for marker in FALLBACK_MARKERS))
     assert fell_back == [], f"sensors ran dbt themselves: {fell_back}"
     assert fingerprints(pipeline.warehouse) == before, "a cleared run rebuilds the same rows"
+
+    # One model's task cleared on its own: `dbt build` of that model alone, its tests included.
+    _airflow(settings, f"tasks clear {DAG_ID} -t {MODEL_TASK} --start-date 2024-01-02 --end-date 2024-01-02 --yes")
+    assert _wait_run(run["run_id"]) == "success"
+    task_dir = Path(settings["AIRFLOW_HOME"]) / "logs" / f"dag_id={DAG_ID}" / f"run_id={run['run_id']}" / f"task_id={MODEL_TASK}"
+    attempts = sorted(task_dir.glob("attempt=*.log"))
+    ti = local_airflow.connect().task_instances.get_task_instance(DAG_ID, run["run_id"], MODEL_TASK)
+    assert [p.name for p in attempts] == ["attempt=1.log", "attempt=2.log", "attempt=3.log"], (attempts, ti)
+    log = attempts[-1].read_text(errors="replace")
+    assert "'build'" in log and "'--select', 'fct_transactions'" in log, log[-3000:]
+    assert re.search(r"PASS \S*fct_transactions", log), "its tests ran too"
+    assert fingerprints(pipeline.warehouse) == before, "the model alone rebuilds the same rows"
 
     # One task, outside the scheduler, for a partition; then the run list.
     tested = _airflow(settings, f"tasks test {DAG_ID} ingest_raw_partition 2024-01-02")

@@ -1,7 +1,7 @@
 """Cosmos WATCHER under real Airflow: a failing dbt test fails its model's task and the run, once.
 
 The DAG runs one `dbt build` per run (task dbt.dbt_producer_watcher) and shows each model's result in
-a sensor task of its own (README "Performance"). A data error must still fail the right task, stop
+a sensor task of its own, with its tests (docs/performance.md). A data error must still fail the right task, stop
 what depends on it, and reach the run registry.
 """
 
@@ -44,27 +44,27 @@ def test_failing_dbt_test_fails_its_model_task_and_the_run(tmp_path: Path, monke
     output = completed.stdout + completed.stderr
     states = _task_states(Path(env["AIRFLOW_HOME"]))
 
-    # The audit's tests fail in the one dbt build; its test task shows it, after its retries re-ran
-    # `dbt test` for that model alone.
-    assert states["dbt.int_partitions__row_accounting.run"][0] == "success"
-    assert states["dbt.int_partitions__row_accounting.test"] == ("failed", 3), states
+    # The audit's tests fail in the one dbt build; the audit's task reports it, for good (no retry:
+    # a retry would read the same results), naming what to do.
+    assert states["dbt.int_partitions__row_accounting_run"] == ("failed", 1), states
     assert "unusable_share" in output
+    assert "its data tests failed, so nothing downstream of it was built" in output
     # Upstream models succeeded; everything behind the gate never ran.
-    assert states["dbt.stg_raw__transactions.run"][0] == "success"
-    for blocked in ("dbt.fct_transactions.run", "dbt.dq_daily.run", "dbt.export_daily_parquet.run"):
+    assert states["dbt.stg_raw__transactions_run"][0] == "success"
+    for blocked in ("dbt.fct_transactions_run", "dbt.dq_daily_run", "dbt.export_daily_parquet_run"):
         assert states[blocked][0] == "upstream_failed", (blocked, states[blocked])
-    # The producer ran `dbt build` once and failed for good: data tests failed, and a new build would
-    # read the same file (a try that fails otherwise builds again). The only other dbt runs are the
-    # test task's retries, for its one model, on the same date.
+    # The producer ran `dbt build` once, tests included, and failed for good: data tests failed, and a
+    # new build would read the same file (a try that fails otherwise builds again). No other dbt ran:
+    # no model was run alone past the gate.
     assert states["dbt.dbt_producer_watcher"] == ("failed", 1), states["dbt.dbt_producer_watcher"]
     assert f"The dbt build of {DAY} failed data tests: " in output and "Not retried" in output
     commands = re.findall(r"Running command: \[PosixPath\('[^']*/dbt'\), '(\w+)', ([^\n]*)", output)
-    assert [cmd for cmd, _ in commands] == ["build", "test", "test"], commands
-    # Each of them on the date (handed over as PIPELINE_RUN_DATE, not --vars: see macros/run_scope.sql).
-    assert not any("--vars" in args for _, args in commands), commands
+    assert [cmd for cmd, _ in commands] == ["build"], commands
+    assert "--resource-type" not in commands[0][1], commands
+    # On the date (handed over as PIPELINE_RUN_DATE, not --vars: see macros/run_scope.sql).
+    assert "--vars" not in commands[0][1], commands
     scopes = re.findall(r"Run scope: ([0-9-]{10}) to ([0-9-]{10})", output)
-    assert len(scopes) >= len(commands) and set(scopes) == {(DAY, DAY)}, scopes
-    assert all("'--select', 'int_partitions__row_accounting'" in args for _, args in commands[1:])
+    assert scopes and set(scopes) == {(DAY, DAY)}, scopes
     # The run is failed, and recorded as failed; nothing of the date reached the marts.
     assert states["record_run"][0] == "failed"
     warehouse = data_dir / "warehouse.duckdb"
