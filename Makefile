@@ -76,7 +76,6 @@ generate: $(STAMP) ## generate raw partitions: make generate START=2024-01-01 EN
 demo: $(MANIFEST) ## fresh clone -> a week of data through Airflow -> per-date summary
 	$(VENV)/bin/ecompipe generate --start-date $(DEMO_START) --end-date $(DEMO_END) --rows $(ROWS)
 	PIPELINE_SCHEDULE_END_DATE=$(DEMO_END) $(VENV)/bin/ecompipe demo $(DEMO_START) $(DEMO_END)
-	$(VENV)/bin/ecompipe docs generate
 	$(VENV)/bin/ecompipe summary $(DEMO_START) $(DEMO_END)
 
 airflow: $(MANIFEST) $(DOCS_INDEX) ## start Airflow 3 (scheduler, dag-processor, triggerer, api-server) for this repo

@@ -243,10 +243,10 @@ def cluster_install_extensions() -> None:
 @click.argument("start")
 @click.argument("end")
 def demo(start: str, end: str) -> int:
-    """Backfill START..END on a local Airflow, then stop it.
+    """Backfill START..END on a local Airflow, then stop it and generate the dbt docs.
 
     Starts Airflow, backfills the dates on the scheduler (dates that have a run get a fresh one),
-    pauses the DAG and stops Airflow.
+    pauses the DAG, and stops Airflow while the dbt docs are generated from the filled warehouse.
     """
     from ecompipe import local_airflow
 

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as clock
@@ -119,11 +120,19 @@ def _airflow_cli() -> str:
 
 
 def _airflow(*args: str) -> None:
-    completed = subprocess.run([_airflow_cli(), *args], env=airflow_env(), capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise AirflowError(
-            f"`airflow {' '.join(args)}` failed (exit {completed.returncode}):\n{completed.stderr[-2000:]}"
-        )
+    _finish(_airflow_started(*args), args)
+
+
+def _airflow_started(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [_airflow_cli(), *args], env=airflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _finish(process: subprocess.Popen[str], args: tuple[str, ...]) -> None:
+    _, stderr = process.communicate()
+    if process.returncode != 0:
+        raise AirflowError(f"`airflow {' '.join(args)}` failed (exit {process.returncode}):\n{stderr[-2000:]}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -159,13 +168,23 @@ def _port_free(port: int) -> bool:
     return True
 
 
+POOL_ARGS = ("pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writing process: serialises warehouse tasks")
+
+
 def prepare() -> None:
-    """Migrate the metadata DB and create the warehouse pool (idempotent)."""
+    """Migrate the metadata DB (idempotent) and write the shell's activate script."""
     print(f"Airflow home: {airflow_home()}", flush=True)
     _airflow("db", "migrate")
-    _airflow("pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writing process: serialises warehouse tasks")
     # The plain `airflow` CLI in a shell: `source airflow_home/activate` gives it this environment.
     write_activate_script(airflow_env(), Path(sys.executable).parent)
+
+
+def _pool_created(creating: subprocess.Popen[str]) -> None:
+    """Wait for the warehouse pool's `pools set` (idempotent); once more if SQLite was busy."""
+    try:
+        _finish(creating, POOL_ARGS)
+    except AirflowError:
+        _airflow(*POOL_ARGS)
 
 
 def _log_sizes() -> dict[str, int]:
@@ -234,8 +253,15 @@ def start(wait: bool = True) -> None:
     if not manifest.exists():
         raise AirflowError(f"dbt manifest missing ({manifest}): run `make manifest` first.")
     prepare()
+    # The pool is created while the components start (2 s of a CLI process), before any run exists.
+    creating_pool = _airflow_started(*POOL_ARGS)
     for component in COMPONENTS:
         _launch(component)
+    try:
+        _pool_created(creating_pool)
+    except AirflowError:
+        stop()
+        raise
     if wait:
         try:
             wait_until_healthy()
@@ -634,7 +660,7 @@ def follow_runs(api: Api, followed: _Followed, timeout: float, not_run: str = ""
         if progress.elapsed() > timeout:
             print(f"Gave up waiting after {_format_seconds(progress.elapsed())}; the runs go on in Airflow.")
             return 3
-        time.sleep(3)
+        time.sleep(1)  # a few cheap API calls: the summary follows the last run's end closely
     missing = sorted(set(wanted) - set(runs))
     print(
         f"{followed.title()} finished in {_format_seconds(progress.elapsed())}: "
@@ -796,18 +822,27 @@ def rerun(day: str, timeout: float = 7200) -> int:
 
 
 def demo(start_date: str, end_date: str) -> int:
-    """The demo's Airflow part: a real backfill on the scheduler, then leave everything stopped.
+    """The demo's Airflow part: a real backfill on the scheduler, then leave everything stopped, and the
+    dbt docs generated from the warehouse it filled.
 
     On a fresh clone every date is backfilled; on a second run every date already has a run and gets a
     fresh one (REPROCESS=completed), one ``dbt build`` each."""
+    from ecompipe.reports import docs_site
+
     start()
     try:
         outcome = backfill(start_date, end_date, max_active_runs=3, reprocess="completed")
         set_paused(connect(), True)  # starting Airflow later must not start scheduling on its own
-    finally:
+    except BaseException:
         stop()
+        raise
+    # While Airflow stops (a few seconds): no task of it holds the warehouse any more.
+    with ThreadPoolExecutor(max_workers=1) as meanwhile:
+        docs = meanwhile.submit(docs_site.main, ["generate"])
+        stop()
+        docs_outcome = docs.result()
     print(f"Browse the runs: make airflow, then open {api_url()} (login {ADMIN_USER} / {admin_password()}).")
-    return outcome
+    return outcome or docs_outcome
 
 
 def bulk_backfill(start_date: str, end_date: str, chunk_days: int = 31, timeout: float = 7200) -> int:

@@ -6,12 +6,13 @@ stays where it was, in the one ``dbt build`` of the date (a model's failed tests
 downstream of it), and each model's task reports its model *and its tests*, as Cosmos's
 ``TestBehavior.BUILD`` does in other execution modes. So here:
 
-* the producer runs ``dbt build`` with the tests (Cosmos drops them from the build when no test tasks
-  are rendered) and on every try (Cosmos 1.15 skips every try after the first, and its model sensors
-  then fall back to one dbt process per model). A try that failed for a passing reason (a DuckLake
-  commit conflict, a lock timeout, a killed worker) is retried as one build of the date; every model
-  is idempotent per date. A build that failed only because data tests failed is not retried
-  (``AirflowFailException``): the same raw file would fail the same tests;
+* the producer runs ``dbt build`` with the data tests (Cosmos drops them from the build when no test
+  tasks are rendered; the unit tests stay out: ``SCHEDULED_BUILD_EXCLUDES``) and on every try (Cosmos
+  1.15 skips every try after the first, and its model sensors then fall back to one dbt process per
+  model). A try that failed for a passing reason (a DuckLake commit conflict, a lock timeout, a
+  killed worker) is retried as one build of the date; every model is idempotent per date. A build
+  that failed only because data tests failed is not retried (``AirflowFailException``): the same raw
+  file would fail the same tests;
 * a model's task reports what that build did: success when the model was built and its tests passed;
   failed, for good, when its tests failed, when it failed, or when dbt did not build it because
   something upstream failed (Cosmos's own sensor would retry, and its retry runs dbt for that model
@@ -41,16 +42,20 @@ from ecompipe.pipeline.lake_dbt import failed_data_tests
 from ecompipe.settings import RUN_DATE_ENV
 
 CLEAR_CYCLE_KEY = "clear_cycle"
-# Cosmos narrows the producer's build to these resource types when it renders no test tasks.
+# Cosmos narrows the producer's build to models, seeds and snapshots when it renders no test tasks.
 _RESOURCE_TYPE_FLAG = "--resource-type"
+# dbt's unit tests check the models' SQL on fixed inputs: they run by hand and in CI (`make test`), not
+# in every scheduled build of a date (dbt's own advice: no compute spent on them in production).
+SCHEDULED_BUILD_EXCLUDES = ["--exclude-resource-type", "unit_test"]
 
 
 def _clear_number(context: Any) -> int:
     return int(getattr(context["dag_run"], "clear_number", 0) or 0)
 
 
-def without_resource_type_filter(flags: list[str]) -> list[str]:
-    """The producer's dbt flags without ``--resource-type X`` pairs: its build runs the tests too."""
+def scheduled_build_flags(flags: list[str]) -> list[str]:
+    """The producer's dbt flags without Cosmos's ``--resource-type X`` pairs (its build runs the data
+    tests: the quality gate) and without the unit tests."""
     kept: list[str] = []
     pending_value = False
     for flag in flags:
@@ -60,7 +65,7 @@ def without_resource_type_filter(flags: list[str]) -> list[str]:
             pending_value = True
         else:
             kept.append(flag)
-    return kept
+    return kept if SCHEDULED_BUILD_EXCLUDES[0] in kept else [*kept, *SCHEDULED_BUILD_EXCLUDES]
 
 
 class RebuildingProducer(DbtProducerWatcherOperator):
@@ -168,7 +173,7 @@ def build_on_every_try(tasks: Iterable[Any], group_id: str) -> int:
             continue
         if type(task) is DbtProducerWatcherOperator:
             task.__class__ = RebuildingProducer
-            task.dbt_cmd_flags = without_resource_type_filter(task.dbt_cmd_flags)
+            task.dbt_cmd_flags = scheduled_build_flags(task.dbt_cmd_flags)
             changed += 1
         elif isinstance(task, BaseConsumerSensor) and not isinstance(task, BuildReportSensorMixin):
             base = type(task)

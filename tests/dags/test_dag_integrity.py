@@ -206,6 +206,8 @@ def test_one_dbt_build_per_run_and_a_task_per_model(dag) -> None:
     assert producer.invocation_mode.value == "subprocess", "dbtRunner keeps the warehouse open in `dags test`"
     assert not producer.exclude and not producer.select, "the build covers the whole project"
     assert "--resource-type" not in producer.dbt_cmd_flags, "the build must run the data tests: the quality gate"
+    # ... but not the unit tests (fixed inputs: `make test` runs them), and that flag is dbt's.
+    assert producer.dbt_cmd_flags == ["--exclude-resource-type", "unit_test"], producer.dbt_cmd_flags
     models = _model_tasks(dag)
     assert set(models) == set(_manifest_models()), "every dbt model has its own task"
     gate = dag.get_task(f"{PRODUCER_ID}_done")

@@ -60,7 +60,8 @@ def test_failing_dbt_test_fails_its_model_task_and_the_run(tmp_path: Path, monke
     assert f"The dbt build of {DAY} failed data tests: " in output and "Not retried" in output
     commands = re.findall(r"Running command: \[PosixPath\('[^']*/dbt'\), '(\w+)', ([^\n]*)", output)
     assert [cmd for cmd, _ in commands] == ["build"], commands
-    assert "--resource-type" not in commands[0][1], commands
+    assert "'--resource-type'" not in commands[0][1], commands
+    assert "'--exclude-resource-type', 'unit_test'" in commands[0][1], commands
     # On the date (handed over as PIPELINE_RUN_DATE, not --vars: see macros/run_scope.sql).
     assert "--vars" not in commands[0][1], commands
     scopes = re.findall(r"Run scope: ([0-9-]{10}) to ([0-9-]{10})", output)
