@@ -118,7 +118,7 @@ class BuildReportSensorMixin:
         return AirflowFailException(
             f"{self._model_name()} ({run_date}): {what}. Not retried and not run alone: dbt would build it "
             f"past the quality gate. See the log of task {self.producer_task_id} and the date's quality "
-            "report; mend the raw file, then rerun the date."
+            "report, mend the cause (for failed data tests: the raw file), then rerun the date."
         )
 
     def _handle_retry(self, try_number: int, producer_task_state: str | None, context: Any) -> bool | None:
