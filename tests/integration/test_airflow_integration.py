@@ -141,7 +141,8 @@ def _assert_one_dbt_build(api: Api, run: DAGRunResponse) -> None:
     instances = {ti.task_id: ti for ti in airflow_local.list_task_instances(api, DAG_ID, run.dag_run_id)}
     producer = instances["dbt.dbt_producer_watcher"]
     assert (producer.state, producer.try_number) == ("success", 1), producer
-    assert len(instances) > 20 and {(ti.state, ti.try_number) for ti in instances.values()} == {("success", 1)}
+    # The daily DAG's 18 tasks: one per dbt model (12), the producer and its gate, and the pipeline's 4.
+    assert len(instances) >= 18 and {(ti.state, ti.try_number) for ti in instances.values()} == {("success", 1)}
 
 
 def _deadlines(env: dict[str, str], run: DAGRunResponse) -> int:
