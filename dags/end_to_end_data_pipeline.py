@@ -145,7 +145,7 @@ with DAG(
             profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
         ),
         # WATCHER: one `dbt build` of the date, tests included (task dbt.dbt_producer_watcher), and a
-        # sensor task per model (`<model>.run`) that reports what that build did for the model and its
+        # sensor task per model (`<model>_run`) that reports what that build did for the model and its
         # tests, read from the producer's XComs. Tests gate downstream models inside the build. A model's
         # task runs dbt itself only when cleared on its own: `dbt build` of its one model.
         # The sensors start once the build is done, outside the warehouse pool (sensors_report_after_the_build).
