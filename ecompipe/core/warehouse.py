@@ -23,6 +23,11 @@ from ecompipe.settings import duckdb_path, get_settings
 # fallback run, a `make sql` shell, a hand-run `dbt build`) may hold the lock for a while: wait.
 log = logging.getLogger(__name__)
 
+# The storage format of a warehouse file this project creates (dbt's profile sets the same, as
+# `config_options`): DuckDB >= 1.3 reads it, and it writes a day's rows ~1.5x faster than the default
+# (1.0) format. Only a new file takes it: an existing one keeps the format it was created with.
+STORAGE_VERSION = "v1.3.0"
+
 MART_TABLES = ("fct_transactions", "agg_customer_daily", "agg_customer_rolling", "fct_transaction_features")
 MODEL_TABLES = (
     "stg_raw__partitions",
@@ -53,7 +58,9 @@ def connect(
     delay, told = 0.25, False
     while True:
         try:
-            return duckdb.connect(db, read_only=read_only)
+            if read_only:
+                return duckdb.connect(db, read_only=True)
+            return duckdb.connect(db, config={"storage_compatibility_version": STORAGE_VERSION})
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise

@@ -6,7 +6,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ecompipe.core.warehouse import MART_TABLES, MODEL_TABLES, fingerprints
+from ecompipe.core.warehouse import MART_TABLES, MODEL_TABLES, STORAGE_VERSION, fingerprints
 from tests.helpers.lab_reference import lab_clean, lab_features
 from tests.helpers.sandbox import Pipeline
 
@@ -220,6 +220,11 @@ def test_every_model_table_exists_after_a_build(pipeline: Pipeline) -> None:
     assert set(MODEL_TABLES) | {"export_daily_parquet", "dbt_test_results"} <= tables
     results = _query(pipeline, "select status from dbt_test_results where scope_start = '2024-01-01'")
     assert len(results) >= 15 and set(results["status"]) == {"pass"}
+    # The warehouse file dbt created is in the storage format the project chose (its faster writes).
+    version = _query(
+        pipeline, "select tags['storage_version'] as v from duckdb_databases() where database_name = current_database()"
+    )
+    assert version["v"].tolist() == [f"{STORAGE_VERSION}+"]
 
 
 def _pandas_rolling(pipeline: Pipeline, dates: list[str]) -> pd.DataFrame:
