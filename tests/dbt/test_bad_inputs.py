@@ -279,3 +279,33 @@ def test_absurd_values_are_dropped_by_the_cleaning_rules(sandbox: Pipeline) -> N
         ).fetchone()[0]
     assert kept_absurd == 0
     assert row["price_above_max_rows"] >= 3 and row["non_positive_quantity_rows"] >= 2
+
+
+def test_a_resent_transaction_keeps_its_first_occurrence_in_file_order(sandbox: Pipeline) -> None:
+    before = per_date_state(sandbox)
+    lines = good_lines(sandbox)
+    ids = [line.split(",")[0] for line in lines]
+    first = next(n for n in range(10, len(lines)) if ids.count(ids[n]) == 1)  # a transaction sent once
+    # Sent again twice, later in the file, with other prices: the first in file order wins.
+    resent = [replace_field([lines[0], lines[first]], "price", price, range(1, 2))[1] for price in ("1.11", "2.22")]
+    write_lines(sandbox, TARGET, lines[:150] + [resent[0]] + lines[150:300] + [resent[1]] + lines[300:])
+    row = _assert_loaded_and_isolated(sandbox, before)
+    assert row["duplicate_rows"] >= 2
+    with duckdb.connect(str(sandbox.warehouse), read_only=True) as con:
+        classified = con.execute(
+            "select source_row_number, cast(price as varchar), row_status from int_transactions__classified "
+            "where partition_date = ? and transaction_id = ? order by source_row_number",
+            [TARGET, ids[first].strip('"')],
+        ).fetchall()
+        published = con.execute(
+            "select cast(price as varchar) from fct_transactions where partition_date = ? and transaction_id = ?",
+            [TARGET, ids[first].strip('"')],
+        ).fetchall()
+    # Data rows are numbered from 1 after the header: the copies landed at 150 and 301.
+    assert [(number, status) for number, _, status in classified] == [
+        (first, "kept"),
+        (150, "duplicate"),
+        (301, "duplicate"),
+    ]
+    assert [price for _, price, _ in classified[1:]] == ["1.11", "2.22"]
+    assert published == [(classified[0][1],)] and classified[0][1] not in ("1.11", "2.22")
