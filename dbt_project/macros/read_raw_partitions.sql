@@ -3,8 +3,8 @@
 
   The source `raw.transactions` describes every partition (a glob). A model reads only the files of
   its scope, listed explicitly: a glob sniffs every file on disk, so one bad file of another day would
-  break every run. Each file is read on its own with explicit VARCHAR columns taken from its own
-  header, so that:
+  break every run. Each file is read with explicit VARCHAR columns taken from its own header (files
+  with the same header in one scan), so that:
     * reordered columns are matched by name, extra columns are tolerated (and reported);
     * a missing required column fails the date before anything is changed, naming file and columns;
     * malformed lines (wrong field count, bad encoding) go to DuckDB's reject tables instead of
@@ -147,51 +147,99 @@
     where false)
 {%- endmacro %}
 
-{% macro read_raw_file(layout) -%}
-    {#- Every parsed data row of one scope file (a layout of raw_file_layouts), canonical columns, in
-        file order (DuckDB keeps the order of a CSV scan). -#}
+{% macro read_raw_files(layouts) -%}
+    {#- Every parsed data row of scope files that share one header (layouts of raw_file_layouts),
+        canonical columns, file after file in the order given and each file's rows in file order
+        (DuckDB keeps the order of a CSV scan, over several files too; stage_raw_rows checks it).
+        One scan over all the files reads them on every core, however small each one is. -#}
     {%- set column_types = [] -%}
-    {%- for name in layout.columns -%}{%- do column_types.append("'" ~ name ~ "': 'VARCHAR'") -%}{%- endfor -%}
+    {%- for name in layouts[0].columns -%}{%- do column_types.append("'" ~ name ~ "': 'VARCHAR'") -%}{%- endfor -%}
+    {%- set paths = [] -%}
+    {%- for layout in layouts -%}{%- do paths.append("'" ~ layout.path ~ "'") -%}{%- endfor -%}
     select
-        date '{{ layout.day }}' as partition_date,
-        '{{ layout.path }}' as source_file,
+        source_file,
         {%- for name in required_raw_columns() + optional_raw_columns() %}
-        {{ '"' ~ name ~ '"' if name in layout.columns else 'null::varchar' }} as "{{ name }}",
+        {{ '"' ~ name ~ '"' if name in layouts[0].columns else 'null::varchar' }} as "{{ name }}",
         {%- endfor %}
-    from read_csv('{{ layout.path }}', columns = { {{- column_types | join(', ') -}} }, header = true,
-                  delim = ',', quote = '"', escape = '"', auto_detect = false,
+    from read_csv([{{ paths | join(', ') }}], columns = { {{- column_types | join(', ') -}} }, header = true,
+                  delim = ',', quote = '"', escape = '"', auto_detect = false, filename = 'source_file',
                   store_rejects = true, rejects_table = 'raw_reject_errors', rejects_scan = 'raw_reject_scans',
                   rejects_limit = 0)
 {%- endmacro %}
 
+{% macro _layout_groups(layouts) -%}
+    {#- The layouts grouped by header (usually one group: every file has the same columns), in scope order. -#}
+    {%- set groups = {} -%}
+    {%- set keys = [] -%}
+    {%- for layout in layouts -%}
+        {%- set key = layout.columns | join(',') -%}
+        {%- if key not in groups -%}{%- do groups.update({key: []}) -%}{%- do keys.append(key) -%}{%- endif -%}
+        {%- do groups[key].append(layout) -%}
+    {%- endfor -%}
+    {%- set ordered = [] -%}
+    {%- for key in keys -%}{%- do ordered.append(groups[key]) -%}{%- endfor -%}
+    {%- do return(ordered) -%}
+{%- endmacro %}
+
 {% macro staged_raw_rows() -%}
     {#- The scope's parsed rows as staged by stage_raw_rows, each file's numbered in file order
-        (`source_row_number`): DuckDB keeps insertion order, so a row's rowid in the file's new
-        table is its place in the scan. -#}
-    {%- set layouts = raw_file_layouts(count_lines=false) -%}
-    {%- if not layouts -%}
+        (`source_row_number`): DuckDB keeps insertion order, so a row's place in its file is its
+        rowid in the stage less the rowid of its file's first row (`raw_files`). -#}
+    {%- if not raw_file_layouts(count_lines=false) -%}
         (select *, null::bigint as source_row_number from {{ _empty_raw_relation() }})
     {%- else -%}
         (
-        {%- for layout in layouts %}
-            {{ 'union all' if not loop.first }}
-            select *, rowid + 1 as source_row_number from raw_stage.main.raw_rows_{{ loop.index }}
-        {%- endfor %}
+            select
+                files.partition_date,
+                staged.*,
+                staged.rowid - files.first_rowid + 1 as source_row_number,
+            from raw_stage.main.raw_rows as staged
+            inner join raw_stage.main.raw_files as files on staged.source_file = files.source_file
         )
     {%- endif -%}
 {%- endmacro %}
 
 {% macro stage_raw_rows() -%}
-    {#- Pre-hook of stg_raw__transactions: each of the scope's files (read_raw_file) into a
-        table of an in-memory database attached to this dbt session only (no other process sees it),
-        read on every core. A row_number() over the scan would number the rows too, but DuckDB runs
-        an order-keeping window on one thread, and with it everything after it in the pipeline:
-        reading, typing and writing a day took twice as long. -#}
+    {#- Pre-hook of stg_raw__transactions: the scope's files (read_raw_files, one scan per header
+        layout) into one table of an in-memory database attached to this dbt session only (no other
+        process sees it), read on every core; then each file's date and first rowid (`raw_files`).
+        A row_number() over the scan would number the rows too, but DuckDB runs an order-keeping
+        window on one thread, and with it everything after it in the pipeline: reading, typing and
+        writing a day took twice as long. -#}
     {#- The files' line counts and the min_raw_rows check belong to stg_raw__partitions (upstream). -#}
+    {%- set layouts = raw_file_layouts(count_lines=false) -%}
     attach if not exists ':memory:' as raw_stage;
-    {%- for layout in raw_file_layouts(count_lines=false) %}
-    create or replace table raw_stage.main.raw_rows_{{ loop.index }} as {{ read_raw_file(layout) }};
+    {%- if layouts %}
+    create or replace table raw_stage.main.raw_rows (
+        source_file varchar,
+        {%- for name in required_raw_columns() + optional_raw_columns() %}
+        "{{ name }}" varchar{{ ',' if not loop.last }}
+        {%- endfor %}
+    );
+    {%- for group in _layout_groups(layouts) %}
+    insert into raw_stage.main.raw_rows {{ read_raw_files(group) }};
     {%- endfor %}
+    create or replace table raw_stage.main.raw_files as
+    select
+        files.partition_date,
+        files.source_file,
+        coalesce(staged.first_rowid, 0) as first_rowid,
+        coalesce(staged.last_rowid - staged.first_rowid + 1 = staged.staged_rows, true) as contiguous,
+    from (values
+        {%- for layout in layouts %}
+        {{ ',' if not loop.first }}(date '{{ layout.day }}', '{{ layout.path }}')
+        {%- endfor %}
+    ) as files (partition_date, source_file)
+    left join (
+        select source_file, min(rowid) as first_rowid, max(rowid) as last_rowid, count(*) as staged_rows,
+        from raw_stage.main.raw_rows
+        group by source_file
+    ) as staged on files.source_file = staged.source_file;
+    {#- The numbering needs each file's rows together, in file order: refuse rather than misnumber. #}
+    select error('The rows of ' || source_file || ' were not staged together: cannot number them in file order')
+    from raw_stage.main.raw_files
+    where not contiguous;
+    {%- endif %}
 {%- endmacro %}
 
 {% macro drop_staged_raw_rows() -%}
