@@ -5,8 +5,11 @@
 (config ``export_data_dir``: ``$PIPELINE_DATA_DIR``, like profiles.yml). Self-contained: dbt runs
 it with the adapter's own libraries (pyarrow, duckdb) and the standard library, nothing else.
 
-* Rows are sorted by transaction_id and written by DuckDB itself (``COPY ... TO``, zstd, parallel), so
-  the same rows give the same bytes and no row passes through Python.
+* Rows are sorted by transaction_id and written by DuckDB itself (``COPY ... TO``, zstd), so the same
+  rows give the same bytes and no row passes through Python.
+* Files are written side by side, as many at once as DuckDB has threads, each through its own cursor:
+  a day's file is one Parquet row group, which DuckDB writes on one thread, so a range of days
+  written one file at a time would leave the other cores idle.
 * Each file is written to a temporary file in its folder, then renamed over the old one
   (``os.replace``, atomic on POSIX): a reader sees the old file or the new one, never half of one.
   The temporary name (``.<name>.<random>.tmp``) matches no ``*.parquet`` glob.
@@ -22,6 +25,7 @@ import hashlib
 import os
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -86,6 +90,22 @@ def _write_parquet_atomically(rows, path: Path) -> int:
         raise
 
 
+def _export(session, query: str, path: Path) -> tuple[int, str]:
+    """Write one file through its own cursor (files are written side by side): (rows, sha256)."""
+    cursor = session.cursor()
+    try:
+        row_count = _write_parquet_atomically(cursor.sql(query), path)
+    finally:
+        cursor.close()
+    return row_count, _file_sha256(path)
+
+
+def _writers(session) -> int:
+    # DuckDB's own thread count: more files at once than that would only wait for its threads.
+    threads = session.sql("select current_setting('threads')").fetchone()[0]
+    return max(1, int(threads))
+
+
 def _scope_dates(dbt) -> list[str]:
     # The date vars (rendered into config when the project is parsed), else the date Airflow hands
     # over in the environment (macros/run_scope.sql: never read while parsing).
@@ -109,16 +129,19 @@ def model(dbt, session):
         "fct_transaction_features": dbt.ref("fct_transaction_features"),
     }
     data_dir = _data_dir(dbt)
-    log = {name: [] for name in LOG_SCHEMA.names}
+    jobs = []
     for day in _scope_dates(dbt):
         day = _checked_date(day)
         for dataset, model_name, folder, file_name in TARGETS:
             rows = relations[model_name].filter(f"partition_date = date '{day}'").order("transaction_id")
-            path = data_dir.joinpath(*folder, f"date={day}", file_name)
-            row_count = _write_parquet_atomically(rows, path)
-            log["partition_date"].append(datetime.date.fromisoformat(day))
-            log["dataset"].append(dataset)
-            log["path"].append(str(path))
-            log["row_count"].append(row_count)
-            log["sha256"].append(_file_sha256(path))
+            jobs.append((day, dataset, rows.sql_query(), data_dir.joinpath(*folder, f"date={day}", file_name)))
+    with ThreadPoolExecutor(max_workers=_writers(session)) as pool:
+        written = list(pool.map(lambda job: _export(session, job[2], job[3]), jobs))
+    log = {name: [] for name in LOG_SCHEMA.names}
+    for (day, dataset, _, path), (row_count, digest) in zip(jobs, written, strict=True):
+        log["partition_date"].append(datetime.date.fromisoformat(day))
+        log["dataset"].append(dataset)
+        log["path"].append(str(path))
+        log["row_count"].append(row_count)
+        log["sha256"].append(digest)
     return pa.table(log, schema=LOG_SCHEMA)
