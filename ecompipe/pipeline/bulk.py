@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 from ecompipe.core.dates import date_range, parse_date
 from ecompipe.pipeline.generator import generate_partition
-from ecompipe.pipeline.quality import write_report
-from ecompipe.pipeline.run_registry import RunRecord, record_run
+from ecompipe.pipeline.quality import write_reports
+from ecompipe.pipeline.run_registry import RunRecord, record_runs
 from ecompipe.settings import DBT_PROJECT_DIR, dbt_executable, logs_dir, pipeline_env, raw_dir, raw_partition_path
 
 log = logging.getLogger(__name__)
@@ -94,13 +94,14 @@ def run_chunk(chunk: dict[str, str], generate_if_missing: bool, run_id: str = "m
     start, end = chunk["start_date"], chunk["end_date"]
     started = datetime.now(UTC).isoformat()
     generated = ensure_partitions(start, end, generate_if_missing)
+    days = [day.isoformat() for day in date_range(start, end)]
     try:
         dbt_build_range(start, end)
     except ChunkFailedError:
-        for day in date_range(start, end):
-            record_run(RunRecord(day.isoformat(), run_id, "bulk", started, datetime.now(UTC).isoformat(), "failed"))
+        ended = datetime.now(UTC).isoformat()
+        record_runs([RunRecord(day, run_id, "bulk", started, ended, "failed") for day in days])
         raise
-    for day in date_range(start, end):
-        write_report(day.isoformat())
-        record_run(RunRecord(day.isoformat(), run_id, "bulk", started, datetime.now(UTC).isoformat(), "success"))
+    write_reports(days)
+    ended = datetime.now(UTC).isoformat()
+    record_runs([RunRecord(day, run_id, "bulk", started, ended, "success") for day in days])
     return {"start_date": start, "end_date": end, "generated": generated}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
+
 from ecompipe.core.dates import parse_date
 from ecompipe.core.files import write_text_atomically
 from ecompipe.core.warehouse import connect_read_only
@@ -21,23 +23,27 @@ def report_path(day: str) -> Path:
 
 
 def build_report(day: str, warehouse: Path | None = None) -> dict[str, object]:
-    date_text = parse_date(day, "date").isoformat()
     with connect_read_only(warehouse) as con:
-        cursor = con.execute(
-            "select check_name, model_name, severity, status, failures, message from dq_daily "
-            "where partition_date = ? order by check_name",
-            [date_text],
-        )
-        names = [column[0] for column in cursor.description]
-        checks = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        accounting = con.execute(
-            "select raw_rows, kept_rows, duplicate_rows, negative_price_rows, price_above_max_rows, "
-            "non_positive_quantity_rows, quarantined_rows, rejected_rows, unaccounted_rows, extra_columns "
-            "from int_partitions__row_accounting where partition_date = ?",
-            [date_text],
-        )
-        row = accounting.fetchone()
-        counts = dict(zip([c[0] for c in accounting.description], row, strict=True)) if row else {}
+        return _report(con, day)
+
+
+def _report(con: duckdb.DuckDBPyConnection, day: str) -> dict[str, object]:
+    date_text = parse_date(day, "date").isoformat()
+    cursor = con.execute(
+        "select check_name, model_name, severity, status, failures, message from dq_daily "
+        "where partition_date = ? order by check_name",
+        [date_text],
+    )
+    names = [column[0] for column in cursor.description]
+    checks = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    accounting = con.execute(
+        "select raw_rows, kept_rows, duplicate_rows, negative_price_rows, price_above_max_rows, "
+        "non_positive_quantity_rows, quarantined_rows, rejected_rows, unaccounted_rows, extra_columns "
+        "from int_partitions__row_accounting where partition_date = ?",
+        [date_text],
+    )
+    row = accounting.fetchone()
+    counts = dict(zip([c[0] for c in accounting.description], row, strict=True)) if row else {}
     statuses = [check["status"] for check in checks]
     overall = "fail" if {"fail", "error"} & set(statuses) else ("warn" if "warn" in statuses else "pass")
     if not checks:
@@ -53,6 +59,12 @@ def build_report(day: str, warehouse: Path | None = None) -> dict[str, object]:
 
 def write_report(day: str, warehouse: Path | None = None) -> Path:
     return _write(build_report(day, warehouse))
+
+
+def write_reports(days: list[str], warehouse: Path | None = None) -> list[Path]:
+    """``write_report`` for many dates (a bulk chunk's) through one connection."""
+    with connect_read_only(warehouse) as con:
+        return [_write(_report(con, day)) for day in days]
 
 
 def _write(report: dict[str, object]) -> Path:

@@ -103,8 +103,9 @@ def _fill_from_warehouse(con: duckdb.DuckDBPyConnection, record: RunRecord) -> N
     record.output_paths = [str(path) for path in candidates if path.exists()]
 
 
-def _rewrite_jsonl(record: RunRecord) -> None:
-    """Replace the key's line (keeping a deadline miss it recorded) or append one. Call with the lock held."""
+def _rewrite_jsonl(records: list[RunRecord]) -> None:
+    """Replace each key's line (keeping a deadline miss it recorded) or append one. Call with the lock held."""
+    by_key = {(record.run_date, record.run_id): record for record in records}
     path = registry_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     kept = []
@@ -115,11 +116,12 @@ def _rewrite_jsonl(record: RunRecord) -> None:
             except ValueError:
                 kept.append(line)  # never drop what someone else wrote
                 continue
-            if (entry.get("run_date"), entry.get("run_id")) != (record.run_date, record.run_id):
+            record = by_key.get((entry.get("run_date"), entry.get("run_id")))
+            if record is None:
                 kept.append(line)
             else:
                 _keep_deadline(record, entry)
-    kept.append(json.dumps(asdict(record), sort_keys=True))
+    kept.extend(json.dumps(asdict(record), sort_keys=True) for record in by_key.values())
     write_text_atomically(path, "\n".join(kept) + "\n")
 
 
@@ -180,19 +182,28 @@ def _insert(con: duckdb.DuckDBPyConnection, record: RunRecord) -> None:
 
 def record_run(record: RunRecord, warehouse: Path | None = None) -> RunRecord:
     """Complete the record from the warehouse and write it (replacing any earlier one for the key)."""
-    record.run_date = parse_date(record.run_date, "run_date").isoformat()
+    return record_runs([record], warehouse)[0]
+
+
+def record_runs(records: list[RunRecord], warehouse: Path | None = None) -> list[RunRecord]:
+    """``record_run`` for many dates at once (a bulk chunk's): one connection, one transaction, one
+    rewrite of the JSONL file, instead of one of each per date."""
+    for record in records:
+        record.run_date = parse_date(record.run_date, "run_date").isoformat()
     with writer_lock("pipeline_runs"), connect(warehouse) as con:  # cluster: one registry writer at a time
-        _fill_from_warehouse(con, record)
+        for record in records:
+            _fill_from_warehouse(con, record)
         _ensure_table(con)
         con.execute("begin")
-        _keep_deadline(record, _existing(con, record.run_date, record.run_id) or {})
-        _insert(con, record)
-        if record.status == "success":
-            # The partition as processed now: later runs skip it while it stays byte-identical.
-            manifest.record(con, record.run_date, record.run_id)
+        for record in records:
+            _keep_deadline(record, _existing(con, record.run_date, record.run_id) or {})
+            _insert(con, record)
+            if record.status == "success":
+                # The partition as processed now: later runs skip it while it stays byte-identical.
+                manifest.record(con, record.run_date, record.run_id)
         con.execute("commit")
-        _rewrite_jsonl(record)  # while the lock is held: it serialises writers of the file too
-    return record
+        _rewrite_jsonl(records)  # while the lock is held: it serialises writers of the file too
+    return records
 
 
 def record_deadline_miss(record: RunRecord, warehouse: Path | None = None) -> RunRecord:
@@ -215,7 +226,7 @@ def record_deadline_miss(record: RunRecord, warehouse: Path | None = None) -> Ru
         ).fetchone()
         con.execute("commit")
         merged = _record_from_row(stored)
-        _rewrite_jsonl(merged)
+        _rewrite_jsonl([merged])
     return merged
 
 
