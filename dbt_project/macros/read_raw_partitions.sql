@@ -147,22 +147,24 @@
     where false)
 {%- endmacro %}
 
-{% macro read_raw_files(layouts) -%}
+{% macro read_raw_files(layouts, first_number) -%}
     {#- Every parsed data row of scope files that share one header (layouts of raw_file_layouts),
         canonical columns, file after file in the order given and each file's rows in file order
         (DuckDB keeps the order of a CSV scan, over several files too; stage_raw_rows checks it).
-        One scan over all the files reads them on every core, however small each one is. -#}
+        One scan over all the files reads them on every core, however small each one is. Each row
+        carries its file's number (`first_number` + its place in the list), not its path: an
+        integer is cheaper to store and to join on than a path on every row. -#}
     {%- set column_types = [] -%}
     {%- for name in layouts[0].columns -%}{%- do column_types.append("'" ~ name ~ "': 'VARCHAR'") -%}{%- endfor -%}
     {%- set paths = [] -%}
     {%- for layout in layouts -%}{%- do paths.append("'" ~ layout.path ~ "'") -%}{%- endfor -%}
     select
-        source_file,
+        {{ first_number }} + file_index as file_number,
         {%- for name in required_raw_columns() + optional_raw_columns() %}
         {{ '"' ~ name ~ '"' if name in layouts[0].columns else 'null::varchar' }} as "{{ name }}",
         {%- endfor %}
     from read_csv([{{ paths | join(', ') }}], columns = { {{- column_types | join(', ') -}} }, header = true,
-                  delim = ',', quote = '"', escape = '"', auto_detect = false, filename = 'source_file',
+                  delim = ',', quote = '"', escape = '"', auto_detect = false,
                   store_rejects = true, rejects_table = 'raw_reject_errors', rejects_scan = 'raw_reject_scans',
                   rejects_limit = 0)
 {%- endmacro %}
@@ -191,10 +193,11 @@
         (
             select
                 files.partition_date,
-                staged.*,
+                files.source_file,
+                staged.* exclude (file_number),
                 staged.rowid - files.first_rowid + 1 as source_row_number,
             from raw_stage.main.raw_rows as staged
-            inner join raw_stage.main.raw_files as files on staged.source_file = files.source_file
+            inner join raw_stage.main.raw_files as files on staged.file_number = files.file_number
         )
     {%- endif -%}
 {%- endmacro %}
@@ -202,39 +205,43 @@
 {% macro stage_raw_rows() -%}
     {#- Pre-hook of stg_raw__transactions: the scope's files (read_raw_files, one scan per header
         layout) into one table of an in-memory database attached to this dbt session only (no other
-        process sees it), read on every core; then each file's date and first rowid (`raw_files`).
-        A row_number() over the scan would number the rows too, but DuckDB runs an order-keeping
-        window on one thread, and with it everything after it in the pipeline: reading, typing and
-        writing a day took twice as long. -#}
+        process sees it), read on every core; then each file's number, date, path and first rowid
+        (`raw_files`). A row_number() over the scan would number the rows too, but DuckDB runs an
+        order-keeping window on one thread, and with it everything after it in the pipeline:
+        reading, typing and writing a day took twice as long. -#}
     {#- The files' line counts and the min_raw_rows check belong to stg_raw__partitions (upstream). -#}
     {%- set layouts = raw_file_layouts(count_lines=false) -%}
     attach if not exists ':memory:' as raw_stage;
     {%- if layouts %}
     create or replace table raw_stage.main.raw_rows (
-        source_file varchar,
+        file_number bigint,
         {%- for name in required_raw_columns() + optional_raw_columns() %}
         "{{ name }}" varchar{{ ',' if not loop.last }}
         {%- endfor %}
     );
+    {#- Files are numbered in the order they are staged (a group after another). #}
+    {%- set numbered = [] %}
     {%- for group in _layout_groups(layouts) %}
-    insert into raw_stage.main.raw_rows {{ read_raw_files(group) }};
+    insert into raw_stage.main.raw_rows {{ read_raw_files(group, numbered | length) }};
+    {%- for layout in group %}{% do numbered.append(layout) %}{% endfor %}
     {%- endfor %}
     create or replace table raw_stage.main.raw_files as
     select
+        files.file_number,
         files.partition_date,
         files.source_file,
         coalesce(staged.first_rowid, 0) as first_rowid,
         coalesce(staged.last_rowid - staged.first_rowid + 1 = staged.staged_rows, true) as contiguous,
     from (values
-        {%- for layout in layouts %}
-        {{ ',' if not loop.first }}(date '{{ layout.day }}', '{{ layout.path }}')
+        {%- for layout in numbered %}
+        {{ ',' if not loop.first }}({{ loop.index0 }}, date '{{ layout.day }}', '{{ layout.path }}')
         {%- endfor %}
-    ) as files (partition_date, source_file)
+    ) as files (file_number, partition_date, source_file)
     left join (
-        select source_file, min(rowid) as first_rowid, max(rowid) as last_rowid, count(*) as staged_rows,
+        select file_number, min(rowid) as first_rowid, max(rowid) as last_rowid, count(*) as staged_rows,
         from raw_stage.main.raw_rows
-        group by source_file
-    ) as staged on files.source_file = staged.source_file;
+        group by file_number
+    ) as staged on files.file_number = staged.file_number;
     {#- The numbering needs each file's rows together, in file order: refuse rather than misnumber. #}
     select error('The rows of ' || source_file || ' were not staged together: cannot number them in file order')
     from raw_stage.main.raw_files

@@ -7,9 +7,9 @@ it with the adapter's own libraries (pyarrow, duckdb) and the standard library, 
 
 * Rows are sorted by transaction_id and written by DuckDB itself (``COPY ... TO``, zstd), so the same
   rows give the same bytes and no row passes through Python.
-* Files are written side by side, as many at once as DuckDB has threads, each through its own cursor:
-  a day's file is one Parquet row group, which DuckDB writes on one thread, so a range of days
-  written one file at a time would leave the other cores idle.
+* A range's files are written side by side, as many at once as DuckDB has threads, each through its
+  own cursor: a day's file of up to ~120k rows is one Parquet row group, which DuckDB writes on one
+  thread, so a range of days written one file at a time would leave the other cores idle.
 * Each file is written to a temporary file in its folder, then renamed over the old one
   (``os.replace``, atomic on POSIX): a reader sees the old file or the new one, never half of one.
   The temporary name (``.<name>.<random>.tmp``) matches no ``*.parquet`` glob.
@@ -100,10 +100,12 @@ def _export(session, query: str, path: Path) -> tuple[int, str]:
     return row_count, _file_sha256(path)
 
 
-def _writers(session) -> int:
-    # DuckDB's own thread count: more files at once than that would only wait for its threads.
+def _writers(session, dates: int) -> int:
+    # Files side by side only for several dates: a day's two files of many row groups each already
+    # use every thread, and two at once would only compete for them (and hold two sorts in memory).
+    # Never more than DuckDB's threads: more files at once would only wait for them.
     threads = session.sql("select current_setting('threads')").fetchone()[0]
-    return max(1, int(threads))
+    return max(1, min(int(threads), dates))
 
 
 def _scope_dates(dbt) -> list[str]:
@@ -135,7 +137,7 @@ def model(dbt, session):
         for dataset, model_name, folder, file_name in TARGETS:
             rows = relations[model_name].filter(f"partition_date = date '{day}'").order("transaction_id")
             jobs.append((day, dataset, rows.sql_query(), data_dir.joinpath(*folder, f"date={day}", file_name)))
-    with ThreadPoolExecutor(max_workers=_writers(session)) as pool:
+    with ThreadPoolExecutor(max_workers=_writers(session, len(jobs) // len(TARGETS))) as pool:
         written = list(pool.map(lambda job: _export(session, job[2], job[3]), jobs))
     log = {name: [] for name in LOG_SCHEMA.names}
     for (day, dataset, _, path), (row_count, digest) in zip(jobs, written, strict=True):
