@@ -150,7 +150,8 @@
 {% macro read_raw_files(layouts, first_number) -%}
     {#- Every parsed data row of scope files that share one header (layouts of raw_file_layouts),
         canonical columns, file after file in the order given and each file's rows in file order
-        (DuckDB keeps the order of a CSV scan, over several files too; stage_raw_rows checks it).
+        (DuckDB keeps the order of a CSV scan, over several files too; stage_raw_rows checks that
+        each file's rows came together).
         One scan over all the files reads them on every core, however small each one is. Each row
         carries its file's number (`first_number` + its place in the list), not its path: an
         integer is cheaper to store and to join on than a path on every row. -#}
