@@ -33,20 +33,27 @@ create temp table source as
 select * from read_csv($csv, header = true, all_varchar = true, hive_partitioning = false)
 """
 
-CLASSIFIED_SQL = """
+
+def text(column: str) -> str:
+    """SQL for a trimmed text value, null if blank: only padded values go through trim(), which
+    copies every value it is given. (DuckDB's casts skip surrounding spaces themselves.)"""
+    return f"nullif(case when prefix({column}, ' ') or suffix({column}, ' ') then trim({column}) else {column} end, '')"
+
+
+CLASSIFIED_SQL = f"""
 create temp table classified as
 with
 typed as (
     select
         rowid + 1 as line,
-        nullif(trim(transaction_id), '') as transaction_id,
-        nullif(trim(customer_id), '') as customer_id,
-        nullif(trim(product_id), '') as product_id,
-        nullif(trim(category), '') as category,
-        try_cast(trim(price) as decimal(18, 2)) as price,
-        try_cast(trim(quantity) as integer) as quantity,
-        nullif(trim(payment_method), '') as payment_method,
-        cast(try_cast(trim("timestamp") as timestamptz) at time zone 'UTC' as timestamp) as transaction_at,
+        {text("transaction_id")} as transaction_id,
+        {text("customer_id")} as customer_id,
+        {text("product_id")} as product_id,
+        {text("category")} as category,
+        try_cast(price as decimal(18, 2)) as price,
+        try_cast(quantity as integer) as quantity,
+        {text("payment_method")} as payment_method,
+        make_timestamp(epoch_us(try_cast("timestamp" as timestamptz))) as transaction_at,
         price as price_text,
         quantity as quantity_text,
         "timestamp" as timestamp_text,

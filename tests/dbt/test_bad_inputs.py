@@ -309,3 +309,42 @@ def test_a_resent_transaction_keeps_its_first_occurrence_in_file_order(sandbox: 
     ]
     assert [price for _, price, _ in classified[1:]] == ["1.11", "2.22"]
     assert published == [(classified[0][1],)] and classified[0][1] not in ("1.11", "2.22")
+
+
+def test_padded_values_and_time_zone_offsets_are_read_as_meant(sandbox: Pipeline) -> None:
+    before = per_date_state(sandbox)
+    lines = good_lines(sandbox)
+    ids = [line.split(",")[0].strip('"') for line in lines]
+    padded, shifted, next_day = [n for n in range(10, len(lines)) if ids.count(ids[n]) == 1][:3]  # sent once each
+    # Spaces around every value (blank payment method: 'unknown'), inside and outside the quotes.
+    for column, value in {
+        "transaction_id": f'" {ids[padded]}  "',
+        "customer_id": '"CUST-00001 "',
+        "price": " 12.50 ",
+        "quantity": '" 3"',
+        "payment_method": '"   "',
+        "timestamp": '" 2024-01-03T09:15:00Z "',
+    }.items():
+        lines = replace_field(lines, column, value, range(padded, padded + 1))
+    # An offset is applied: 12:00 at +02:00 is 10:00 UTC; 23:30 at -02:00 is the next day in UTC.
+    lines = replace_field(lines, "timestamp", '"2024-01-03T12:00:00+02:00"', range(shifted, shifted + 1))
+    lines = replace_field(lines, "timestamp", '"2024-01-03T23:30:00-02:00"', range(next_day, next_day + 1))
+    write_lines(sandbox, TARGET, lines)
+    _assert_loaded_and_isolated(sandbox, before)
+    with duckdb.connect(str(sandbox.warehouse), read_only=True) as con:
+        published = dict(
+            (row[0], row[1:])
+            for row in con.execute(
+                "select transaction_id, customer_id, cast(price as varchar), quantity, payment_method,"
+                " cast(transaction_at as varchar) from fct_transactions where partition_date = ?",
+                [TARGET],
+            ).fetchall()
+        )
+        set_aside = con.execute(
+            "select parse_error from stg_raw__transactions where partition_date = ? and transaction_id = ?",
+            [TARGET, ids[next_day]],
+        ).fetchall()
+    assert published[ids[padded]] == ("CUST-00001", "12.50", 3, "unknown", "2024-01-03 09:15:00")
+    assert published[ids[shifted]][-1] == "2024-01-03 10:00:00"
+    assert ids[next_day] not in published
+    assert set_aside == [("timestamp outside partition date: 2024-01-03T23:30:00-02:00",)]
