@@ -36,8 +36,8 @@ final as (
 
 select * from final
 {%- if scope_dates() | length != 1 %}
--- A range of dates (a bulk chunk, a full refresh) is stored date after date, as a day's run stores
--- its day: a reader of one date (its export, the features view, a notebook) then reads only that
--- date's row groups, not every row group of the range.
-order by partition_date
+    -- A range of dates (a bulk chunk, a full refresh) is stored date after date, as a day's run
+    -- stores its day: a reader of one date (its export, the features view, a notebook) then reads
+    -- only that date's row groups, not every row group of the range.
+    order by partition_date
 {%- endif %}
