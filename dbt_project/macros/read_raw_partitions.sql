@@ -73,7 +73,7 @@
         {%- for row in listing.rows -%}
             {%- set day = row[0].split('/')[-2] -%}
             {%- if modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', day) and _is_real_date(day) -%}
-                {%- do files.append((day, row[0])) -%}
+                {%- do files.append((day, row[0] | replace("'", "''"))) -%}{#- paths are kept SQL-quoted -#}
             {%- else -%}
                 {%- do log("Ignoring " ~ row[0] ~ ": its folder is not a YYYY-MM-DD date", info=true) -%}
             {%- endif -%}
@@ -88,7 +88,7 @@
         {%- set present = found.columns[0].values() | list -%}
         {%- set missing = [] -%}
         {%- for day, path in files -%}
-            {%- if path not in present -%}{%- do missing.append(day ~ ' (' ~ path ~ ')') -%}{%- endif -%}
+            {%- if path | replace("''", "'") not in present -%}{%- do missing.append(day ~ ' (' ~ path | replace("''", "'") ~ ')') -%}{%- endif -%}
         {%- endfor -%}
         {%- if missing -%}
             {{ exceptions.raise_compiler_error(

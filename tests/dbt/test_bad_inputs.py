@@ -348,3 +348,19 @@ def test_padded_values_and_time_zone_offsets_are_read_as_meant(sandbox: Pipeline
     assert published[ids[shifted]][-1] == "2024-01-03 10:00:00"
     assert ids[next_day] not in published
     assert set_aside == [("timestamp outside partition date: 2024-01-03T23:30:00-02:00",)]
+
+
+def test_a_data_folder_named_with_a_quote_and_a_space_loads_and_counts_every_line(tmp_path: Path) -> None:
+    # Paths reach SQL as quoted literals: a quote in a folder name must neither break nor leak.
+    pipeline = Pipeline(data_dir=tmp_path / "o'brien data", work_dir=tmp_path / "work")
+    pipeline.generate(NEW_DATE, rows=ROWS)
+    path = raw_path(pipeline, NEW_DATE)
+    data = path.read_bytes().split(b"\n")
+    data[5] = data[5].replace(b"TXN", b"TX\xff\xfe")  # one line that is not UTF-8: counted, rejected
+    path.write_bytes(b"\n".join(data))
+    for args, variables in ((["build"], {"run_date": NEW_DATE}), (["build", "--full-refresh"], None)):
+        pipeline.dbt(*args, variables=variables)
+        row = accounting(pipeline, NEW_DATE)
+        assert row["source_file"] == str(path)
+        assert (row["raw_rows"], row["rejected_rows"], row["unaccounted_rows"]) == (ROWS, 1, 0)
+        assert pipeline.data_dir.joinpath("processed", f"date={NEW_DATE}", "transactions_clean.parquet").exists()
