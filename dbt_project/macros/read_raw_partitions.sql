@@ -23,11 +23,15 @@
     {{- (env_var('PIPELINE_DATA_DIR', '../data') ~ '/raw') | replace("'", "''") -}}
 {%- endmacro %}
 
-{% macro _line_reader(path) -%}
-    {#- Every line of a file as one VARCHAR (a delimiter that never occurs, no quoting). Decoded as
-        latin-1, which accepts any byte: a header is read whatever its bytes. -#}
-    read_csv('{{ path }}', columns = {'line': 'VARCHAR'}, header = false, delim = '\x1f', quote = '',
-             escape = '', auto_detect = false, ignore_errors = true, strict_mode = false, encoding = 'latin-1')
+{% macro _line_reader(paths, encoding='latin-1', rejects_table=none) -%}
+    {#- Every line of the files as one VARCHAR (a delimiter that never occurs, no quoting). latin-1
+        accepts any byte; with another encoding a line that does not decode is skipped, and kept in
+        `rejects_table` (with its `_scans` table) when one is named. -#}
+    read_csv([{% for path in paths %}'{{ path }}'{{ ', ' if not loop.last }}{% endfor %}], columns = {'line': 'VARCHAR'},
+             header = false, delim = '\x1f', quote = '', escape = '', auto_detect = false, ignore_errors = true,
+             strict_mode = false, encoding = '{{ encoding }}'
+             {%- if rejects_table %}, store_rejects = true, rejects_table = '{{ rejects_table }}',
+             rejects_scan = '{{ rejects_table }}_scans', rejects_limit = 0{% endif %})
 {%- endmacro %}
 
 {% macro _count_lines(paths) -%}
@@ -36,22 +40,17 @@
         UTF-8 is counted from DuckDB's reject table: decoding every byte as latin-1 instead costs
         twice the time of the count. (A regular expression is cheaper here than trim(), which copies
         each line.) -#}
-    {%- set quoted = [] -%}
-    {%- for path in paths -%}{%- do quoted.append("'" ~ path ~ "'") -%}{%- endfor -%}
     {%- do run_query("drop table if exists temp.main.raw_line_rejects; "
-                     ~ "drop table if exists temp.main.raw_line_reject_scans") -%}
+                     ~ "drop table if exists temp.main.raw_line_rejects_scans") -%}
     {%- set counted = run_query(
-        "select file_index, count(*) filter (where not regexp_full_match(line, '[\\r ]*')) from read_csv(["
-        ~ quoted | join(', ') ~ "], columns = {'line': 'VARCHAR'}, header = false, delim = '\\x1f', quote = '', "
-        ~ "escape = '', auto_detect = false, ignore_errors = true, strict_mode = false, store_rejects = true, "
-        ~ "rejects_table = 'raw_line_rejects', rejects_scan = 'raw_line_reject_scans', rejects_limit = 0) "
-        ~ "group by file_index") -%}
+        "select file_index, count(*) filter (where not regexp_full_match(line, '[\\r ]*')) from "
+        ~ _line_reader(paths, encoding='utf-8', rejects_table='raw_line_rejects') ~ " group by file_index") -%}
     {%- set lines = {} -%}
     {%- for path in paths -%}{%- do lines.update({path: 0}) -%}{%- endfor -%}
     {%- for row in counted.rows -%}{%- do lines.update({paths[row[0]]: row[1]}) -%}{%- endfor -%}
     {%- set undecodable = run_query(
         "select scans.file_path, count(distinct errors.line) from temp.main.raw_line_rejects as errors "
-        ~ "join temp.main.raw_line_reject_scans as scans using (scan_id, file_id) group by scans.file_path") -%}
+        ~ "join temp.main.raw_line_rejects_scans as scans using (scan_id, file_id) group by scans.file_path") -%}
     {%- for row in undecodable.rows -%}
         {%- set path = row[0] | replace("'", "''") -%}{#- as listed: quotes doubled for SQL -#}
         {%- do lines.update({path: lines[path] + row[1]}) -%}
@@ -109,17 +108,15 @@
     {%- set layouts = [] -%}
     {%- if not files -%}{%- do return(layouts) -%}{%- endif -%}
     {%- set parts = [] -%}
-    {%- set paths = [] -%}
     {%- for day, path in files -%}
-        {%- do parts.append("select " ~ loop.index0 ~ " as position, (select line from " ~ _line_reader(path)
+        {%- do parts.append("select " ~ loop.index0 ~ " as position, (select line from " ~ _line_reader([path])
             ~ " limit 1) as header") -%}
-        {%- do paths.append(path) -%}
     {%- endfor -%}
     {%- set headers = {} -%}
     {%- for row in run_query(parts | join(' union all ')).rows -%}
         {%- do headers.update({row[0]: row[1]}) -%}
     {%- endfor -%}
-    {%- set line_counts = _count_lines(paths) if count_lines else {} -%}
+    {%- set line_counts = _count_lines(files | map(attribute=1) | list) if count_lines else {} -%}
     {%- set problems = [] -%}
     {%- for day, path in files -%}
         {%- set header = headers.get(loop.index0) -%}
