@@ -59,18 +59,25 @@ typed as (
         "timestamp" as timestamp_text,
     from source
 ),
+-- The later lines of a transaction_id, found by ranking two columns and joined back: ranking the
+-- typed rows themselves, every column carried through the window, costs ~1.3 s more at 10M rows.
+repeats as (
+    select rowid + 1 as line from source
+    qualify row_number() over (partition by {text("transaction_id")} order by rowid) > 1
+),
 ranked as (
-    select *, row_number() over (partition by transaction_id order by line) as occurrence
+    select typed.*, repeats.line is not null as is_repeat
     from typed
+    left join repeats on typed.line = repeats.line
 )
 select
-    * exclude (occurrence, price_text, quantity_text, timestamp_text),
+    * exclude (is_repeat, price_text, quantity_text, timestamp_text),
     -- Why a row is not used (null: kept): the same vocabulary as the warehouse's row_status.
     case
         when transaction_id is null or customer_id is null or product_id is null or price is null
             or quantity is null or transaction_at is null or cast(transaction_at as date) <> cast($day as date)
             then 'quarantined'
-        when occurrence > 1 then 'duplicate'
+        when is_repeat then 'duplicate'
         when price < 0 then 'negative_price'
         when price > $max_price then 'price_above_max'
         when quantity <= 0 then 'non_positive_quantity'

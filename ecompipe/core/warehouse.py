@@ -33,6 +33,7 @@ MODEL_TABLES = (
     "stg_raw__partitions",
     "stg_raw__transactions",
     "stg_raw__rejects",
+    "int_transactions__repeats",
     "int_transactions__classified",
     "int_partitions__row_accounting",
     *MART_TABLES,

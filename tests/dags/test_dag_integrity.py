@@ -24,6 +24,7 @@ DBT_MODELS = (
     "stg_raw__rejects",
     "int_partitions__row_accounting",
     "dq_daily",
+    "int_transactions__repeats",
     "int_transactions__classified",
     "fct_transactions",
     "agg_customer_daily",
