@@ -27,7 +27,7 @@ from typing import Any
 import duckdb
 
 from ecompipe.pipeline.generator import generate_partition
-from ecompipe.settings import ENV_VARS, RAW_FILE_NAME
+from ecompipe.settings import ENV_VARS, RAW_FILE_NAME, SCHEDULED_BUILD_EXCLUDES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO_ROOT / "benchmarks"
@@ -257,6 +257,14 @@ class Sandbox:
 # dbt, as a user runs it: the CLI, with its phases from dbt's JSON log and run_results.json
 
 
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+
+
+def dag_env(box: Sandbox, day: date) -> dict[str, str]:
+    """The environment the DAG gives dbt for ``day``: the date in PIPELINE_RUN_DATE, not in --vars."""
+    return box.env(PIPELINE_RUN_DATE=iso(day))
+
+
 def run_vars(first: date, last: date | None = None) -> str:
     if last is None:
         return "{run_date: " + iso(first) + "}"
@@ -267,18 +275,23 @@ def _log_ts(info: dict[str, Any]) -> float:
     return datetime.fromisoformat(str(info["ts"]).replace("Z", "+00:00")).timestamp()
 
 
-def dbt_build(variables: str, env: dict[str, str], run_dir: Path) -> Sample:
-    """``dbt build --vars ...`` in a fresh target folder (a new date's vars force a full parse anyway).
+def dbt_build(variables: str | None, env: dict[str, str], run_dir: Path, parsed: Path | None = None) -> Sample:
+    """``dbt build`` in a fresh target folder: ``--vars variables`` (a new date's vars force a full parse),
+    or with no vars the way the DAG runs it: the date in ``env`` (PIPELINE_RUN_DATE), no unit tests and,
+    from ``parsed`` (an earlier build's target folder), dbt's partial-parse file, as Cosmos copies the
+    project's.
 
     Phases: ``startup`` (spawn to dbt's first log line), ``parse`` (to "Found N models"), ``models`` and
     ``tests`` (their execution times), ``exit`` (end of the run to process exit).
     """
     fresh_dir(run_dir)
+    if parsed is not None:
+        (run_dir / "target").mkdir()
+        shutil.copyfile(parsed / PARTIAL_PARSE_FILE, run_dir / "target" / PARTIAL_PARSE_FILE)
     command = [
         DBT,
         "build",
-        "--vars",
-        variables,
+        *(["--vars", variables] if variables else SCHEDULED_BUILD_EXCLUDES),
         "--target-path",
         str(run_dir / "target"),
         "--log-path",

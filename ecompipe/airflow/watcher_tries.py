@@ -39,14 +39,11 @@ from cosmos.operators._watcher.state import DbtTestStatus, ProducerTaskState, ge
 from cosmos.operators.watcher import DbtProducerWatcherOperator
 
 from ecompipe.pipeline.lake_dbt import failed_data_tests
-from ecompipe.settings import RUN_DATE_ENV
+from ecompipe.settings import RUN_DATE_ENV, SCHEDULED_BUILD_EXCLUDES
 
 CLEAR_CYCLE_KEY = "clear_cycle"
 # Cosmos narrows the producer's build to models, seeds and snapshots when it renders no test tasks.
 _RESOURCE_TYPE_FLAG = "--resource-type"
-# dbt's unit tests check the models' SQL on fixed inputs: they run by hand and in CI (`make test`), not
-# in every scheduled build of a date (dbt's own advice: no compute spent on them in production).
-SCHEDULED_BUILD_EXCLUDES = ["--exclude-resource-type", "unit_test"]
 
 
 def _clear_number(context: Any) -> int:
