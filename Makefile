@@ -114,7 +114,8 @@ system-packages: ## install the Debian packages the tests need (Chromium, Postgr
 	@scripts/install_debian_packages.sh chromium postgresql redis-server
 
 test: $(MANIFEST) system-packages ## the whole test suite (unit, dbt, DAG integrity, pages, real Airflow)
-	$(PY) -m pytest -ra
+	@# The slowest tests are listed at the end: the suite must stay well under an hour on 2 cores.
+	$(PY) -m pytest -ra --durations=15
 
 test-fast: $(MANIFEST) ## the quick tiers: unit and DAG integrity (about a minute; `make test` runs everything)
 	$(PY) -m pytest -ra tests/unit tests/dags
