@@ -5,6 +5,7 @@ SHELL := /bin/bash
 PYTHON_BOOTSTRAP ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+TEST_WORKERS ?= 2
 DBT := $(CURDIR)/$(VENV)/bin/dbt
 STAMP := $(VENV)/.installed
 
@@ -114,8 +115,11 @@ system-packages: ## install the Debian packages the tests need (Chromium, Postgr
 	@scripts/install_debian_packages.sh chromium postgresql redis-server
 
 test: $(MANIFEST) system-packages ## the whole test suite (unit, dbt, DAG integrity, pages, real Airflow)
-	@# The slowest tests are listed at the end: the suite must stay well under an hour on 2 cores.
-	$(PY) -m pytest -ra --durations=15
+	@# Two workers (TEST_WORKERS=0 for one process); a module's tests stay together on one worker, since
+	@# they share what the module starts (an Airflow, a cluster). Most of a real-Airflow test is waiting
+	@# on the scheduler, so two run in about the time of one. The slowest tests are listed at the end: the
+	@# suite must stay well under an hour on 2 cores.
+	$(PY) -m pytest -ra --durations=15 -n $(TEST_WORKERS) --dist loadscope
 
 test-fast: $(MANIFEST) ## the quick tiers: unit and DAG integrity (about a minute; `make test` runs everything)
 	$(PY) -m pytest -ra tests/unit tests/dags
