@@ -115,11 +115,9 @@ system-packages: ## install the Debian packages the tests need (Chromium, Postgr
 	@scripts/install_debian_packages.sh chromium postgresql redis-server
 
 test: $(MANIFEST) system-packages ## the whole test suite (unit, dbt, DAG integrity, pages, real Airflow)
-	@# Two workers (TEST_WORKERS=0 for one process); a module's tests stay together on one worker, since
-	@# they share what the module starts (an Airflow, a cluster). Much of a real-Airflow test is waiting
-	@# on the scheduler, so two workers end in ~55-70 % of one's time on 2 cores. The slowest tests are
-	@# listed at the end: the suite must stay well under an hour on 2 cores.
-	$(PY) -m pytest -ra --durations=15 -n $(TEST_WORKERS) --dist loadscope
+	@# On TEST_WORKERS pytest-xdist workers (0: one process; docs/testing.md). The slowest tests are listed
+	@# at the end: the suite must stay well under an hour on 2 cores.
+	$(PY) -m pytest -ra --durations=15 -n $(TEST_WORKERS)
 
 test-fast: $(MANIFEST) ## the quick tiers: unit and DAG integrity (about a minute; `make test` runs everything)
 	$(PY) -m pytest -ra tests/unit tests/dags
