@@ -30,7 +30,6 @@ typed as (
 
     select
         partition_date,
-        source_file,
         source_row_number,
         {{ trimmed_text('transaction_id') }} as transaction_id,
         {{ trimmed_text('customer_id') }} as customer_id,
