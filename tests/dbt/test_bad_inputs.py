@@ -363,4 +363,11 @@ def test_a_data_folder_named_with_a_quote_and_a_space_loads_and_counts_every_lin
         row = accounting(pipeline, NEW_DATE)
         assert row["source_file"] == str(path)
         assert (row["raw_rows"], row["rejected_rows"], row["unaccounted_rows"]) == (ROWS, 1, 0)
-        assert pipeline.data_dir.joinpath("processed", f"date={NEW_DATE}", "transactions_clean.parquet").exists()
+        clean_file = pipeline.data_dir.joinpath("processed", f"date={NEW_DATE}", "transactions_clean.parquet")
+        with duckdb.connect(str(pipeline.warehouse), read_only=True) as con:
+            logged = con.execute(
+                "select path, row_count from export_daily_parquet where partition_date = ? and dataset = 'processed'",
+                [NEW_DATE],
+            ).fetchall()
+            written = con.execute("select count(*) from read_parquet(?)", [str(clean_file)]).fetchone()[0]
+        assert logged == [(str(clean_file.resolve()), written)]  # the export log names the real file

@@ -3,7 +3,7 @@
 ``processed/date=D/transactions_clean.parquet`` (fct_transactions) and
 ``features/daily/date=D/features.parquet`` (fct_transaction_features), under the data folder
 (config ``export_data_dir``: ``$PIPELINE_DATA_DIR``, like profiles.yml). Self-contained: dbt runs
-it with the adapter's own libraries (pyarrow, duckdb) and the standard library, nothing else.
+it with the adapter's own DuckDB and the standard library, nothing else.
 
 * Rows are sorted by transaction_id and written by DuckDB itself (``COPY ... TO``, zstd), so the same
   rows give the same bytes and no row passes through Python.
@@ -18,6 +18,10 @@ it with the adapter's own libraries (pyarrow, duckdb) and the standard library, 
 
 The model's table is the export log: one row per (date, dataset) with path, rows and sha256.
 (dbt-duckdb materializes Python models as tables, so the log holds the latest invocation.)
+
+No pyarrow, pandas or bound query parameters here: DuckDB converts a bound Python value, and dbt-duckdb
+an Arrow table it is handed, only after importing pandas and pyarrow's dataset module, which cost ~0.5 s
+of every build however few its rows. Values reach SQL as quoted literals (``_sql_text``).
 """
 
 import datetime
@@ -28,23 +32,19 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 # (dataset, model, folder under the data dir, file name)
 TARGETS = (
     ("processed", "fct_transactions", ("processed",), "transactions_clean.parquet"),
     ("features", "fct_transaction_features", ("features", "daily"), "features.parquet"),
 )
 
-LOG_SCHEMA = pa.schema(
-    [
-        ("partition_date", pa.date32()),
-        ("dataset", pa.string()),
-        ("path", pa.string()),
-        ("row_count", pa.int64()),
-        ("sha256", pa.string()),
-    ]
+# The export log's columns and their DuckDB types.
+LOG_COLUMNS = (
+    ("partition_date", "date"),
+    ("dataset", "varchar"),
+    ("path", "varchar"),
+    ("row_count", "bigint"),
+    ("sha256", "varchar"),
 )
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -66,6 +66,11 @@ def _data_dir(dbt) -> Path:
     return Path(configured).expanduser().resolve()
 
 
+def _sql_text(value: str) -> str:
+    """A SQL string literal: quotes doubled (DuckDB's strings take no backslash escapes)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _file_sha256(path: Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB blocks (files can be larger than memory)."""
     digest = hashlib.sha256()
@@ -75,14 +80,14 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_parquet_atomically(rows, path: Path) -> int:
+def _write_parquet_atomically(cursor, rows, path: Path) -> int:
     """Write a DuckDB relation to ``path`` through a temporary file; returns its row count."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
         rows.write_parquet(tmp_name, compression="zstd")
-        count = pq.ParquetFile(tmp_name).metadata.num_rows
+        count = cursor.sql(f"select num_rows from parquet_file_metadata({_sql_text(tmp_name)})").fetchone()[0]
         os.replace(tmp_name, path)
         return count
     except BaseException:
@@ -94,7 +99,7 @@ def _export(session, query: str, path: Path) -> tuple[int, str]:
     """Write one file through its own cursor (files are written side by side): (rows, sha256)."""
     cursor = session.cursor()
     try:
-        row_count = _write_parquet_atomically(cursor.sql(query), path)
+        row_count = _write_parquet_atomically(cursor, cursor.sql(query), path)
     finally:
         cursor.close()
     return row_count, _file_sha256(path)
@@ -139,11 +144,18 @@ def model(dbt, session):
             jobs.append((day, dataset, rows.sql_query(), data_dir.joinpath(*folder, f"date={day}", file_name)))
     with ThreadPoolExecutor(max_workers=_writers(session, len(jobs) // len(TARGETS))) as pool:
         written = list(pool.map(lambda job: _export(session, job[2], job[3]), jobs))
-    log = {name: [] for name in LOG_SCHEMA.names}
-    for (day, dataset, _, path), (row_count, digest) in zip(jobs, written, strict=True):
-        log["partition_date"].append(datetime.date.fromisoformat(day))
-        log["dataset"].append(dataset)
-        log["path"].append(str(path))
-        log["row_count"].append(row_count)
-        log["sha256"].append(digest)
-    return pa.table(log, schema=LOG_SCHEMA)
+    rows = [
+        (f"date '{day}'", _sql_text(dataset), _sql_text(str(path)), f"{int(row_count)}::bigint", _sql_text(digest))
+        for (day, dataset, _, path), (row_count, digest) in zip(jobs, written, strict=True)
+    ]
+    return _log_relation(session, rows)
+
+
+def _log_relation(session, rows: list[tuple[str, ...]]):
+    """The export log as a DuckDB relation, from rows of SQL literals (typed even when empty)."""
+    names = ", ".join(name for name, _ in LOG_COLUMNS)
+    if not rows:
+        typed_nulls = ", ".join(f"null::{kind} as {name}" for name, kind in LOG_COLUMNS)
+        return session.sql(f"select {typed_nulls} where false")
+    values = ", ".join("(" + ", ".join(row) + ")" for row in rows)
+    return session.sql(f"select * from (values {values}) as export_log ({names})")
