@@ -50,9 +50,11 @@ class Pipeline:
         variables: dict[str, str] | None = None,
         check: bool = True,
         extra_env: dict[str, str] | None = None,
+        launcher: list[str] | None = None,
     ) -> subprocess.CompletedProcess:
+        """Run dbt with ``args`` on this sandbox; ``launcher`` replaces the ``dbt`` executable (a probe)."""
         command = [
-            str(VENV_BIN / "dbt"),
+            *(launcher or [str(VENV_BIN / "dbt")]),
             *args,
             "--target-path",
             str(self.work_dir / "target"),
