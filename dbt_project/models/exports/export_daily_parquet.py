@@ -19,8 +19,8 @@ it with the adapter's own DuckDB and the standard library, nothing else.
 The model's table is the export log: one row per (date, dataset) with path, rows and sha256.
 (dbt-duckdb materializes Python models as tables, so the log holds the latest invocation.)
 
-No pyarrow, pandas or bound query parameters here: DuckDB converts a bound Python value, and dbt-duckdb
-an Arrow table it is handed, only after importing pandas and pyarrow's dataset module, which cost ~0.5 s
+No pyarrow, pandas or bound query parameters here: binding a Python value to a query makes DuckDB
+import pandas, and an Arrow table handed back makes dbt-duckdb import pyarrow's dataset module, ~0.5 s
 of every build however few its rows. Values reach SQL as quoted literals (``_sql_text``).
 """
 
