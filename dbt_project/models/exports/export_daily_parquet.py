@@ -21,7 +21,7 @@ The model's table is the export log: one row per (date, dataset) with path, rows
 
 No pyarrow, pandas or bound query parameters here: binding a Python value to a query makes DuckDB
 import pandas, and an Arrow table handed back makes dbt-duckdb import pyarrow's dataset module, ~0.5 s
-of every build however few its rows. Values reach SQL as quoted literals (``_sql_text``).
+of every build however few its rows. Values reach SQL as literals (``_sql_literal``).
 """
 
 import datetime
@@ -66,8 +66,11 @@ def _data_dir(dbt) -> Path:
     return Path(configured).expanduser().resolve()
 
 
-def _sql_text(value: str) -> str:
-    """A SQL string literal: quotes doubled (DuckDB's strings take no backslash escapes)."""
+def _sql_literal(value: str | int) -> str:
+    """A SQL literal: an integer as is, text quoted with its quotes doubled (DuckDB's strings take no
+    backslash escapes)."""
+    if isinstance(value, int):
+        return str(value)
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -87,7 +90,7 @@ def _write_parquet_atomically(cursor, rows, path: Path) -> int:
     os.close(handle)
     try:
         rows.write_parquet(tmp_name, compression="zstd")
-        count = cursor.sql(f"select num_rows from parquet_file_metadata({_sql_text(tmp_name)})").fetchone()[0]
+        count = cursor.sql(f"select num_rows from parquet_file_metadata({_sql_literal(tmp_name)})").fetchone()[0]
         os.replace(tmp_name, path)
         return count
     except BaseException:
@@ -144,18 +147,19 @@ def model(dbt, session):
             jobs.append((day, dataset, rows.sql_query(), data_dir.joinpath(*folder, f"date={day}", file_name)))
     with ThreadPoolExecutor(max_workers=_writers(session, len(jobs) // len(TARGETS))) as pool:
         written = list(pool.map(lambda job: _export(session, job[2], job[3]), jobs))
-    rows = [
-        (f"date '{day}'", _sql_text(dataset), _sql_text(str(path)), f"{int(row_count)}::bigint", _sql_text(digest))
+    entries = [
+        (day, dataset, str(path), row_count, digest)
         for (day, dataset, _, path), (row_count, digest) in zip(jobs, written, strict=True)
     ]
-    return _log_relation(session, rows)
+    return _log_relation(session, entries)
 
 
-def _log_relation(session, rows: list[tuple[str, ...]]):
-    """The export log as a DuckDB relation, from rows of SQL literals (typed even when empty)."""
-    names = ", ".join(name for name, _ in LOG_COLUMNS)
-    if not rows:
+def _log_relation(session, entries: list[tuple[str, str, str, int, str]]):
+    """The export log as a DuckDB relation, its columns typed by LOG_COLUMNS (also when empty)."""
+    if not entries:
         typed_nulls = ", ".join(f"null::{kind} as {name}" for name, kind in LOG_COLUMNS)
         return session.sql(f"select {typed_nulls} where false")
-    values = ", ".join("(" + ", ".join(row) + ")" for row in rows)
-    return session.sql(f"select * from (values {values}) as export_log ({names})")
+    names = ", ".join(name for name, _ in LOG_COLUMNS)
+    typed = ", ".join(f"{name}::{kind} as {name}" for name, kind in LOG_COLUMNS)
+    values = ", ".join("(" + ", ".join(_sql_literal(value) for value in entry) + ")" for entry in entries)
+    return session.sql(f"select {typed} from (values {values}) as export_log ({names})")
