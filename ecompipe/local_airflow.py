@@ -95,6 +95,9 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.airflow_trigger_log_port),
         # New DAG files are picked up within seconds, not the default five minutes.
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
+        # Cosmos keeps each DAG's latest dbt partial-parse file in its cache, by default /tmp/cosmos,
+        # shared by every install and user of the machine: this install's lives in its Airflow home.
+        "AIRFLOW__COSMOS__CACHE_DIR": str(airflow_home() / "cosmos"),
         # No calls to the internet: Cosmos, dbt and Airflow telemetry off.
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",

@@ -57,6 +57,8 @@ def test_dags_test_processes_the_partition_of_its_logical_date(tmp_path: Path, m
     assert (data_dir / "features/daily/date=2024-01-02/features.parquet").exists()
     assert (data_dir / "logs/data_quality/2024-01-02/report.json").exists()
     assert [row[:3] for row in registry(data_dir / "warehouse.duckdb")] == [("2024-01-02", "manual", "success")]
+    # Cosmos kept the build's dbt partial-parse file in this install's Airflow home, not in /tmp.
+    assert list((Path(env["AIRFLOW_HOME"]) / "cosmos").glob("*/target/partial_parse.msgpack"))
 
 
 def test_late_redelivery_is_reprocessed_and_unchanged_partition_skipped(
