@@ -34,6 +34,8 @@ BENCH_DIR = REPO_ROOT / "benchmarks"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 PYTHON = sys.executable
 DBT = str(Path(PYTHON).parent / "dbt")
+# What the DAG runs in dbt's place (ecompipe.settings.dbt_executable on the embedded profile).
+DAG_DBT = str(Path(PYTHON).parent / "ecompipe-dbt-run")
 AIRFLOW = str(Path(PYTHON).parent / "airflow")
 BASE_DAY, BASE_ROWS = date(2023, 12, 31), 1000  # a small day loaded first: timed runs take the incremental path
 ONE_DAY = date(2024, 3, 1)  # the timed day of the one-day and Airflow comparisons
@@ -277,9 +279,9 @@ def _log_ts(info: dict[str, Any]) -> float:
 
 def dbt_build(variables: str | None, env: dict[str, str], run_dir: Path, parsed: Path | None = None) -> Sample:
     """``dbt build`` in a fresh target folder: ``--vars variables`` (a new date's vars force a full parse),
-    or with no vars the way the DAG runs it: the date in ``env`` (PIPELINE_RUN_DATE), no unit tests and,
-    from ``parsed`` (an earlier build's target folder), dbt's partial-parse file, as Cosmos copies the
-    project's.
+    or with no vars the way the DAG runs it: ``ecompipe-dbt-run``, the date in ``env`` (PIPELINE_RUN_DATE),
+    no unit tests and, from ``parsed`` (an earlier build's target folder), dbt's partial-parse file, as
+    Cosmos copies the project's.
 
     Phases: ``startup`` (spawn to dbt's first log line), ``parse`` (to "Found N models"), ``models`` and
     ``tests`` (their execution times), ``exit`` (end of the run to process exit).
@@ -289,7 +291,7 @@ def dbt_build(variables: str | None, env: dict[str, str], run_dir: Path, parsed:
         (run_dir / "target").mkdir()
         shutil.copyfile(parsed / PARTIAL_PARSE_FILE, run_dir / "target" / PARTIAL_PARSE_FILE)
     command = [
-        DBT,
+        DBT if variables else DAG_DBT,
         "build",
         *(["--vars", variables] if variables else SCHEDULED_BUILD_EXCLUDES),
         "--target-path",

@@ -219,11 +219,12 @@ def pipeline_env() -> dict[str, str]:
 
 
 def dbt_executable() -> Path:
-    """dbt, or on the cluster profile ``ecompipe-dbt``: dbt under a per-date build lock, retrying
-    DuckLake's write conflicts (ecompipe.pipeline.lake_dbt)."""
+    """``ecompipe-dbt-run`` (dbt, with a quicker exit: ecompipe.core.dbt_process), or on the cluster
+    profile ``ecompipe-dbt``: that under a per-date build lock, retrying DuckLake's write conflicts
+    (ecompipe.pipeline.lake_dbt)."""
     import sys
 
-    name = "ecompipe-dbt" if get_settings().pipeline_profile == "cluster" else "dbt"
+    name = "ecompipe-dbt" if get_settings().pipeline_profile == "cluster" else "ecompipe-dbt-run"
     return Path(sys.executable).parent / name
 
 

@@ -63,7 +63,8 @@ MAX_LOCKED_DATES = 400  # longer scopes lock everything: one exclusive key inste
 
 
 def _real_dbt() -> str:
-    return str(Path(sys.executable).parent / "dbt")
+    # dbt itself, with the quicker exit of every dbt process the pipeline starts (ecompipe.core.dbt_process).
+    return str(Path(sys.executable).parent / "ecompipe-dbt-run")
 
 
 def dbt_command(argv: Sequence[str]) -> str:

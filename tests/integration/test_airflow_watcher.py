@@ -58,7 +58,9 @@ def test_failing_dbt_test_fails_its_model_task_and_the_run(tmp_path: Path, monke
     # no model was run alone past the gate.
     assert states["dbt.dbt_producer_watcher"] == ("failed", 1), states["dbt.dbt_producer_watcher"]
     assert f"The dbt build of {DAY} failed data tests: " in output and "Not retried" in output
-    commands = re.findall(r"Running command: \[PosixPath\('[^']*/dbt'\), '(\w+)', ([^\n]*)", output)
+    # dbt as the pipeline runs it (ecompipe.settings.dbt_executable), or dbt itself.
+    dbt_command = r"Running command: \[PosixPath\('[^']*/(?:ecompipe-dbt-run|dbt)'\), '(\w+)', ([^\n]*)"
+    commands = re.findall(dbt_command, output)
     assert [cmd for cmd, _ in commands] == ["build"], commands
     assert "'--resource-type'" not in commands[0][1], commands
     assert "'--exclude-resource-type', 'unit_test'" in commands[0][1], commands

@@ -22,8 +22,8 @@ def _probe(**env: str) -> str:
     return done.stdout.strip()
 
 
-def test_embedded_keeps_the_one_slot_pool_and_plain_dbt() -> None:
-    assert _probe() == "duckdb_warehouse dev dbt ['DUCKDB_PATH', 'PIPELINE_DATA_DIR']"
+def test_embedded_keeps_the_one_slot_pool_and_dbt_itself() -> None:
+    assert _probe() == "duckdb_warehouse dev ecompipe-dbt-run ['DUCKDB_PATH', 'PIPELINE_DATA_DIR']"
 
 
 def test_cluster_writes_side_by_side_through_ecompipe_dbt_on_duckLake() -> None:
