@@ -219,9 +219,9 @@ def pipeline_env() -> dict[str, str]:
 
 
 def dbt_executable() -> Path:
-    """``ecompipe-dbt-run`` (dbt, with a quicker exit: ecompipe.core.dbt_process), or on the cluster
-    profile ``ecompipe-dbt``: that under a per-date build lock, retrying DuckLake's write conflicts
-    (ecompipe.pipeline.lake_dbt)."""
+    """``ecompipe-dbt-run`` (dbt, with fewer garbage collections: ecompipe.core.dbt_process), or on the
+    cluster profile ``ecompipe-dbt``: that under a per-date build lock, retrying DuckLake's write
+    conflicts (ecompipe.pipeline.lake_dbt)."""
     import sys
 
     name = "ecompipe-dbt" if get_settings().pipeline_profile == "cluster" else "ecompipe-dbt-run"

@@ -63,7 +63,7 @@ MAX_LOCKED_DATES = 400  # longer scopes lock everything: one exclusive key inste
 
 
 def _real_dbt() -> str:
-    # dbt itself, with the quicker exit of every dbt process the pipeline starts (ecompipe.core.dbt_process).
+    # dbt itself, as every dbt process the pipeline starts: fewer garbage collections (ecompipe.core.dbt_process).
     return str(Path(sys.executable).parent / "ecompipe-dbt-run")
 
 
