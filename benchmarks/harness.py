@@ -27,15 +27,14 @@ from typing import Any
 import duckdb
 
 from ecompipe.pipeline.generator import generate_partition
-from ecompipe.settings import ENV_VARS, RAW_FILE_NAME, SCHEDULED_BUILD_EXCLUDES
+from ecompipe.settings import ENV_VARS, RAW_FILE_NAME, SCHEDULED_BUILD_EXCLUDES, dbt_run_executable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO_ROOT / "benchmarks"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 PYTHON = sys.executable
 DBT = str(Path(PYTHON).parent / "dbt")
-# What the DAG runs in dbt's place (ecompipe.settings.dbt_executable on the embedded profile).
-DAG_DBT = str(Path(PYTHON).parent / "ecompipe-dbt-run")
+DAG_DBT = str(dbt_run_executable())  # what the DAG runs in dbt's place on the embedded profile
 AIRFLOW = str(Path(PYTHON).parent / "airflow")
 BASE_DAY, BASE_ROWS = date(2023, 12, 31), 1000  # a small day loaded first: timed runs take the incremental path
 ONE_DAY = date(2024, 3, 1)  # the timed day of the one-day and Airflow comparisons

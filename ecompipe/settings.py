@@ -218,14 +218,21 @@ def pipeline_env() -> dict[str, str]:
     return env
 
 
-def dbt_executable() -> Path:
-    """``ecompipe-dbt-run`` (dbt, with fewer garbage collections: ecompipe.core.dbt_process), or on the
-    cluster profile ``ecompipe-dbt``: that under a per-date build lock, retrying DuckLake's write
-    conflicts (ecompipe.pipeline.lake_dbt)."""
+def dbt_run_executable() -> Path:
+    """``ecompipe-dbt-run``: dbt itself, with fewer garbage collections (ecompipe.core.dbt_process); every
+    dbt process the pipeline starts is one."""
     import sys
 
-    name = "ecompipe-dbt" if get_settings().pipeline_profile == "cluster" else "ecompipe-dbt-run"
-    return Path(sys.executable).parent / name
+    return Path(sys.executable).parent / "ecompipe-dbt-run"
+
+
+def dbt_executable() -> Path:
+    """What the pipeline runs for a build: ``dbt_run_executable()``, or on the cluster profile
+    ``ecompipe-dbt``, which runs that under a per-date build lock, retrying DuckLake's write conflicts
+    (ecompipe.pipeline.lake_dbt)."""
+    if get_settings().pipeline_profile == "cluster":
+        return dbt_run_executable().with_name("ecompipe-dbt")
+    return dbt_run_executable()
 
 
 def dbt_target() -> str:

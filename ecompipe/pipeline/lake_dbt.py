@@ -35,12 +35,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import yaml
 
 from ecompipe.core.dates import date_range, parse_date
-from ecompipe.settings import RUN_DATE_ENV
+from ecompipe.settings import RUN_DATE_ENV, dbt_run_executable
 
 # What a concurrent writer of the same table looks like: a commit conflict, (two builds replacing one
 # store_failures table, both dropping then creating it) the second create finding the first one's table,
@@ -63,8 +62,7 @@ MAX_LOCKED_DATES = 400  # longer scopes lock everything: one exclusive key inste
 
 
 def _real_dbt() -> str:
-    # dbt itself, as every dbt process the pipeline starts: fewer garbage collections (ecompipe.core.dbt_process).
-    return str(Path(sys.executable).parent / "ecompipe-dbt-run")
+    return str(dbt_run_executable())
 
 
 def dbt_command(argv: Sequence[str]) -> str:
