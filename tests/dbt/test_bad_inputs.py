@@ -258,6 +258,22 @@ def test_wrong_field_count_is_rejected(sandbox: Pipeline) -> None:
     assert row["rejected_rows"] == 2
 
 
+def test_empty_lines_are_skipped_and_lines_of_spaces_rejected(sandbox: Pipeline) -> None:
+    # An empty line is no data line; a line of spaces is one, with too few fields: the parser sets it
+    # aside and the line count counts it, so the date's rows still add up.
+    before = per_date_state(sandbox)
+    lines = good_lines(sandbox)
+    write_lines(sandbox, TARGET, [*lines[:100], "", "   ", *lines[100:], ""])
+    row = _assert_loaded_and_isolated(sandbox, before)
+    assert (row["raw_rows"], row["rejected_rows"]) == (ROWS + 1, 1)
+    with duckdb.connect(str(sandbox.warehouse), read_only=True) as con:
+        rejects = con.execute(
+            "select distinct line, error_type from stg_raw__rejects where partition_date = ?", [TARGET]
+        ).fetchall()
+    assert rejects == [(102, "MISSING COLUMNS")]
+    assert per_date_state(sandbox)[("fct_transactions", TARGET)] == before[("fct_transactions", TARGET)]
+
+
 def test_duplicate_header_line_is_quarantined(sandbox: Pipeline) -> None:
     before = per_date_state(sandbox)
     lines = good_lines(sandbox)
