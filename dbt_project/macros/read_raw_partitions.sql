@@ -177,7 +177,10 @@
         each file's rows came together).
         One scan over all the files reads them on every core, however small each one is. Each row
         carries its file's number (`first_number` + its place in the list), not its path: an
-        integer is cheaper to store and to join on than a path on every row. -#}
+        integer is cheaper to store and to join on than a path on every row.
+        The scan reads 32 MB at a time: DuckDB's default read size took 7.0-9.2 s to stage a
+        10M-row file on 2 cores, 32 MB 5.3-6.6 s (a 1M-row file: the same or quicker; one of 100k
+        rows fits either way). -#}
     {%- set column_types = [] -%}
     {%- for name in layouts[0].columns -%}{%- do column_types.append("'" ~ name ~ "': 'VARCHAR'") -%}{%- endfor -%}
     {%- set paths = [] -%}
@@ -188,7 +191,7 @@
         {{ '"' ~ name ~ '"' if name in layouts[0].columns else 'null::varchar' }} as "{{ name }}",
         {%- endfor %}
     from read_csv([{{ paths | join(', ') }}], columns = { {{- column_types | join(', ') -}} }, header = true,
-                  delim = ',', quote = '"', escape = '"', auto_detect = false,
+                  delim = ',', quote = '"', escape = '"', auto_detect = false, buffer_size = 33554432,
                   store_rejects = true, rejects_table = 'raw_reject_errors', rejects_scan = 'raw_reject_scans',
                   rejects_limit = 0)
 {%- endmacro %}
