@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bare_duckdb import main, output_paths  # noqa: E402
 
-# The clean file's columns (their order aside), typed by the CSV reader itself, cheapest casts only.
+# The clean file's columns (their order aside), typed by the CSV reader itself, cheapest casts only,
+# read 32 MB at a time like the pipeline's staging.
 SCAN_SQL = """
 create temp table scanned as
 select
@@ -32,7 +33,7 @@ select
     cast(0 as integer) as hour,
     cast(0 as integer) as day_of_week,
     cast($day as date) as partition_date,
-from read_csv($csv, header = true, ignore_errors = true, hive_partitioning = false, columns = {
+from read_csv($csv, header = true, ignore_errors = true, hive_partitioning = false, buffer_size = 33554432, columns = {
     'transaction_id': 'VARCHAR', 'customer_id': 'VARCHAR', 'product_id': 'VARCHAR', 'category': 'VARCHAR',
     'price': 'DECIMAL(18, 2)', 'quantity': 'INTEGER', 'payment_method': 'VARCHAR', 'timestamp': 'TIMESTAMPTZ'
 })
