@@ -324,3 +324,82 @@
     join temp.main.raw_reject_scans as scans using (scan_id, file_id)
     {%- endif %}
 {%- endmacro %}
+
+{% macro _raw_read_failures(results) -%}
+    {#- The results of this run that may come from a file the CSV reader could not split into rows
+        as its lines: staging's read, and the tests of what it read (its rows, its rejects, the row
+        accounting against the raw lines). -#}
+    {%- set watched = ['stg_raw__transactions', 'stg_raw__rejects', 'int_partitions__row_accounting'] -%}
+    {%- set failures = [] -%}
+    {%- for result in results if result.status in ('error', 'fail') -%}
+        {%- set attached = (result.node.attached_node or '').split('.')[-1] if result.node.resource_type == 'test' else '' -%}
+        {%- if result.node.name == 'stg_raw__transactions' or attached in watched -%}
+            {%- do failures.append(result) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- do return(failures) -%}
+{%- endmacro %}
+
+{% macro explain_raw_read_failure(results) -%}
+    {#- on-run-end: a file that mixes line endings, or has a carriage return inside an unquoted value,
+        cannot be split into its lines by DuckDB's CSV reader. It either stops with a generic "state
+        machine reached an invalid state", or reads the rest of the file as one malformed line, which
+        then fails the rejects' or the row accounting's tests. Either way, name the date, the file
+        and what is wrong with it. The line endings are counted only after such a failure, from the
+        files' bytes as text (DuckDB writes a byte that is no printable character as `\xNN`): a
+        good build pays nothing. -#}
+    {%- set failures = _raw_read_failures(results) if execute else [] -%}
+    {%- if failures -%}
+        {%- set named = [] -%}
+        {%- for result in failures -%}
+            {%- set found = modules.re.search('file = (.+)', result.message or '') -%}
+            {%- if found -%}{%- do named.append(found.group(1).strip()) -%}{%- endif -%}
+        {%- endfor -%}
+        {%- set files = [] -%}
+        {%- for day, path in raw_partition_files() if not named or path | replace("''", "'") in named -%}
+            {%- do files.append((day, path)) -%}
+        {%- endfor -%}
+        {%- set quoted = [] -%}
+        {%- for day, path in files -%}{%- do quoted.append("'" ~ path ~ "'") -%}{%- endfor -%}
+        {%- set count_sql -%}
+            select
+                filename,
+                (length(text) - length(replace(text, '\x0D\x0A', ''))) // 8 as crlf,
+                (length(text) - length(replace(text, '\x0A', ''))) // 4 as lf,
+                (length(text) - length(replace(text, '\x0D', ''))) // 4 as cr,
+            from (select filename, content::varchar as text from read_blob([{{ quoted | join(', ') }}]))
+        {%- endset -%}
+        {%- set counts = {} -%}
+        {%- if files -%}
+            {%- for row in run_query(count_sql).rows -%}{%- do counts.update({row[0]: row}) -%}{%- endfor -%}
+        {%- endif -%}
+        {%- set problems = [] -%}
+        {%- for day, path in files if path | replace("''", "'") in counts -%}
+            {%- set row = counts[path | replace("''", "'")] -%}
+            {%- set crlf, lf_alone, cr_alone = row[1], row[2] - row[1], row[3] - row[1] -%}
+            {%- set found = [] -%}
+            {%- if crlf and lf_alone -%}
+                {%- do found.append("mixes line endings (" ~ crlf ~ " line(s) end in CRLF, " ~ lf_alone ~ " in LF alone)") -%}
+            {%- endif -%}
+            {%- if cr_alone and (crlf or lf_alone) -%}
+                {%- do found.append("has " ~ cr_alone ~ " carriage return(s) (\\r) that end no line") -%}
+            {%- endif -%}
+            {%- if found -%}
+                {%- do problems.append(day ~ ": " ~ path | replace("''", "'") ~ " " ~ found | join(' and ')) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if problems -%}
+            {#- Failed as the hook's SQL, not at its compilation: dbt then lists it with the run's
+                other errors at the end, instead of ending the run as if interrupted. -#}
+            {%- set message = "Refusing to load: " ~ problems | join('; ')
+                ~ ", which the CSV reader cannot split into rows. Nothing was published for the date. "
+                ~ "Re-deliver the file with one line ending throughout (LF, or CRLF: e.g. converted with "
+                ~ "dos2unix), then rerun the date." -%}
+            select error('{{ message | replace("'", "''") }}')
+        {%- else -%}
+            select 1
+        {%- endif -%}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}

@@ -125,6 +125,19 @@ def _mostly_garbage(pipeline: Pipeline) -> None:
     write_lines(pipeline, TARGET, [lines[0]] + [f"{line},junk,more" for line in lines[1:300]] + lines[300:])
 
 
+def _mixed_line_endings(first: str, then: str) -> Callable[[Pipeline], None]:
+    def breaks(pipeline: Pipeline) -> None:
+        lines = good_lines(pipeline)
+        raw_path(pipeline, TARGET).write_text(first.join(lines[:200]) + first + then.join(lines[200:]) + then)
+
+    return breaks
+
+
+def _carriage_return_inside_a_line(pipeline: Pipeline) -> None:
+    lines = replace_field(good_lines(pipeline), "price", "12\r.50", range(150, 151))  # not quoted: no CSV value
+    write_lines(pipeline, TARGET, lines)
+
+
 REFUSALS = [
     Refusal(
         "missing partition file",
@@ -142,6 +155,24 @@ REFUSALS = [
         (TARGET, "has 0 data row(s), at least 100"),
     ),
     Refusal("missing required column", TARGET, _drop_column("price"), (TARGET, "missing required column(s) price")),
+    Refusal(
+        "CRLF line endings, then LF",
+        TARGET,
+        _mixed_line_endings("\r\n", "\n"),
+        (f"Refusing to load: {TARGET}", "mixes line endings (200 line(s) end in CRLF, ", " in LF alone)"),
+    ),
+    Refusal(
+        "LF line endings, then CRLF",
+        TARGET,
+        _mixed_line_endings("\n", "\r\n"),
+        (f"Refusing to load: {TARGET}", "line(s) end in CRLF, 200 in LF alone)", "Re-deliver the file"),
+    ),
+    Refusal(
+        "carriage return inside a line",
+        TARGET,
+        _carriage_return_inside_a_line,
+        (f"Refusing to load: {TARGET}", "has 1 carriage return(s) (\\r) that end no line", "Nothing was published"),
+    ),
     Refusal("over 10 % duplicates", TARGET, _duplicate_heavy, ("duplicate_share", "configured to fail if >1000")),
     Refusal("mostly garbage", TARGET, _mostly_garbage, ("unusable_share",)),
 ]
