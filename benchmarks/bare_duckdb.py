@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -182,7 +183,9 @@ def run(csv: Path, day: str, out_dir: Path) -> dict[str, int]:
 
 def main(argv: list[str] | None = None, run_day: Callable[[Path, str, Path], dict[str, int]] = run) -> int:
     """The command line of this script and of lab_pandas.py (which passes its own ``run_day``)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    # The help says what the running script is: the docstring of the module that holds ``run_day``.
+    summary = (sys.modules[run_day.__module__].__doc__ or "").split("\n\n")[0]
+    parser = argparse.ArgumentParser(description=summary)
     parser.add_argument("--csv", type=Path, required=True)
     parser.add_argument("--date", required=True)
     parser.add_argument("--out", type=Path, required=True)
