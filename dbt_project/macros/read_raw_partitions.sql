@@ -326,28 +326,59 @@
 {%- endmacro %}
 
 {% macro _raw_read_failures(results) -%}
-    {#- The results of this run that may come from a file the CSV reader could not split into rows
-        as its lines: staging's read, and the tests of what it read (its rows, its rejects, the row
-        accounting against the raw lines). -#}
-    {%- set watched = ['stg_raw__transactions', 'stg_raw__rejects', 'int_partitions__row_accounting'] -%}
+    {#- The failures of this run that a file the CSV reader could not split into rows can cause:
+        staging's read stopping (DuckDB's "state machine reached an invalid state"), or lines read
+        together as malformed ones, which fails a test of the rejects (their grain) or of the row
+        accounting (unaccounted rows, the unusable share). Failures of the marts are no reason to
+        read the files again. -#}
     {%- set failures = [] -%}
     {%- for result in results if result.status in ('error', 'fail') -%}
         {%- set attached = (result.node.attached_node or '').split('.')[-1] if result.node.resource_type == 'test' else '' -%}
-        {%- if result.node.name == 'stg_raw__transactions' or attached in watched -%}
+        {%- if (result.node.name == 'stg_raw__transactions' and 'state machine reached an invalid state' in (result.message or ''))
+               or attached in ('stg_raw__rejects', 'int_partitions__row_accounting') -%}
             {%- do failures.append(result) -%}
         {%- endif -%}
     {%- endfor -%}
     {%- do return(failures) -%}
 {%- endmacro %}
 
+{% macro _line_endings(paths) -%}
+    {#- {path: (CRLF, LF alone, CR alone)} of the files, counted in their bytes read as text, where
+        DuckDB writes a byte that is no printable character as `\xNN`. That holds a whole file and
+        more in memory (~8 GB for a file of 1 GB), so only files of up to 256 MiB are counted (var
+        line_ending_count_max_bytes). -#}
+    {%- set counts = {} -%}
+    {%- set quoted = [] -%}
+    {%- for path in paths -%}{%- do quoted.append("'" ~ path | replace("'", "''") ~ "'") -%}{%- endfor -%}
+    {%- set small = [] -%}
+    {%- if paths -%}
+        {%- for row in run_query("select filename, size from read_blob([" ~ quoted | join(', ') ~ "])").rows
+                if row[1] <= var('line_ending_count_max_bytes', 268435456) | int -%}
+            {%- do small.append("'" ~ row[0] | replace("'", "''") ~ "'") -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if small -%}
+        {%- set count_sql -%}
+            select
+                filename,
+                (length(text) - length(replace(text, '\x0D\x0A', ''))) // 8 as crlf,
+                (length(text) - length(replace(text, '\x0A', ''))) // 4 as lf,
+                (length(text) - length(replace(text, '\x0D', ''))) // 4 as cr,
+            from (select filename, content::varchar as text from read_blob([{{ small | join(', ') }}]))
+        {%- endset -%}
+        {%- for row in run_query(count_sql).rows -%}
+            {%- do counts.update({row[0]: (row[1], row[2] - row[1], row[3] - row[1])}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- do return(counts) -%}
+{%- endmacro %}
+
 {% macro explain_raw_read_failure(results) -%}
     {#- on-run-end: a file that mixes line endings, or has a carriage return inside an unquoted value,
-        cannot be split into its lines by DuckDB's CSV reader. It either stops with a generic "state
-        machine reached an invalid state", or reads the rest of the file as one malformed line, which
-        then fails the rejects' or the row accounting's tests. Either way, name the date, the file
-        and what is wrong with it. The line endings are counted only after such a failure, from the
-        files' bytes as text (DuckDB writes a byte that is no printable character as `\xNN`): a
-        good build pays nothing. -#}
+        cannot be split into its lines by DuckDB's CSV reader: it stops with a generic "state machine
+        reached an invalid state", or reads the rest of the file as one malformed line (see
+        _raw_read_failures). Either way, name the date, the file and what is wrong with it. A build
+        without such a failure reads nothing. -#}
     {%- set failures = _raw_read_failures(results) if execute else [] -%}
     {%- if failures -%}
         {%- set named = [] -%}
@@ -357,36 +388,26 @@
         {%- endfor -%}
         {%- set files = [] -%}
         {%- for day, path in raw_partition_files() if not named or path | replace("''", "'") in named -%}
-            {%- do files.append((day, path)) -%}
+            {%- do files.append((day, path | replace("''", "'"))) -%}
         {%- endfor -%}
-        {%- set quoted = [] -%}
-        {%- for day, path in files -%}{%- do quoted.append("'" ~ path ~ "'") -%}{%- endfor -%}
-        {%- set count_sql -%}
-            select
-                filename,
-                (length(text) - length(replace(text, '\x0D\x0A', ''))) // 8 as crlf,
-                (length(text) - length(replace(text, '\x0A', ''))) // 4 as lf,
-                (length(text) - length(replace(text, '\x0D', ''))) // 4 as cr,
-            from (select filename, content::varchar as text from read_blob([{{ quoted | join(', ') }}]))
-        {%- endset -%}
-        {%- set counts = {} -%}
-        {%- if files -%}
-            {%- for row in run_query(count_sql).rows -%}{%- do counts.update({row[0]: row}) -%}{%- endfor -%}
-        {%- endif -%}
+        {%- set counts = _line_endings(files | map(attribute=1) | list) -%}
         {%- set problems = [] -%}
-        {%- for day, path in files if path | replace("''", "'") in counts -%}
-            {%- set row = counts[path | replace("''", "'")] -%}
-            {%- set crlf, lf_alone, cr_alone = row[1], row[2] - row[1], row[3] - row[1] -%}
+        {%- for day, path in files -%}
             {%- set found = [] -%}
-            {%- if crlf and lf_alone -%}
-                {%- do found.append("mixes line endings (" ~ crlf ~ " line(s) end in CRLF, " ~ lf_alone ~ " in LF alone)") -%}
+            {%- if path in counts -%}
+                {%- set crlf, lf_alone, cr_alone = counts[path] -%}
+                {%- if crlf and lf_alone -%}
+                    {%- do found.append("mixes line endings (" ~ crlf ~ " line(s) end in CRLF, " ~ lf_alone ~ " in LF alone)") -%}
+                {%- endif -%}
+                {%- if cr_alone and (crlf or lf_alone) -%}
+                    {%- do found.append("has " ~ cr_alone ~ " carriage return(s) (\\r) that end no line") -%}
+                {%- endif -%}
+            {%- elif path in named -%}
+                {%- do found.append("mixes line endings (CRLF and LF) or has a carriage return (\\r) that ends no "
+                    ~ "line (not counted: the file is over " ~ var('line_ending_count_max_bytes', 268435456)
+                    ~ " bytes, var line_ending_count_max_bytes)") -%}
             {%- endif -%}
-            {%- if cr_alone and (crlf or lf_alone) -%}
-                {%- do found.append("has " ~ cr_alone ~ " carriage return(s) (\\r) that end no line") -%}
-            {%- endif -%}
-            {%- if found -%}
-                {%- do problems.append(day ~ ": " ~ path | replace("''", "'") ~ " " ~ found | join(' and ')) -%}
-            {%- endif -%}
+            {%- if found -%}{%- do problems.append(day ~ ": " ~ path ~ " " ~ found | join(' and ')) -%}{%- endif -%}
         {%- endfor -%}
         {%- if problems -%}
             {#- Failed as the hook's SQL, not at its compilation: dbt then lists it with the run's

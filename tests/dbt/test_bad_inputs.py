@@ -193,6 +193,17 @@ def test_refused_partition_changes_nothing(sandbox: Pipeline, case: Refusal) -> 
     assert unchanged_except(before, per_date_state(sandbox), None) == []
 
 
+def test_a_file_too_large_to_count_is_named_with_both_causes(sandbox: Pipeline) -> None:
+    before = per_date_state(sandbox)
+    _carriage_return_inside_a_line(sandbox)
+    completed = sandbox.dbt("build", variables={"run_date": TARGET, "line_ending_count_max_bytes": "1000"}, check=False)
+    assert completed.returncode != 0
+    named = f"Refusing to load: {TARGET}: {raw_path(sandbox, TARGET)} mixes line endings (CRLF and LF) or"
+    assert named in completed.stdout
+    assert "not counted: the file is over 1000 bytes" in completed.stdout
+    assert unchanged_except(before, per_date_state(sandbox), None) == []
+
+
 @pytest.mark.parametrize(
     "value", ["2024-01-01' or 1=1 --", "../../etc", "2024-01-03; drop table fct_transactions", "2024-1-3"]
 )
