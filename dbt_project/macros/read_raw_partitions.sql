@@ -344,32 +344,32 @@
 
 {% macro _line_endings(paths) -%}
     {#- {path: (CRLF, LF alone, CR alone)} of the files, counted in their bytes read as text, where
-        DuckDB writes a byte that is no printable character as `\xNN`. That holds a whole file and
-        more in memory (~8 GB for a file of 1 GB), so only files of up to 256 MiB are counted (var
-        line_ending_count_max_bytes). -#}
+        DuckDB writes a byte that is no printable character as `\xNN`. That holds a file several
+        times over in memory (~8 GB for a file of 1 GB), so the files are counted one at a time, in
+        the order given, up to 256 MiB of them in all (var line_ending_count_max_bytes): a failed
+        full refresh of a year must not read every file again. -#}
     {%- set counts = {} -%}
     {%- set quoted = [] -%}
     {%- for path in paths -%}{%- do quoted.append("'" ~ path | replace("'", "''") ~ "'") -%}{%- endfor -%}
-    {%- set small = [] -%}
+    {%- set sizes = {} -%}
     {%- if paths -%}
-        {%- for row in run_query("select filename, size from read_blob([" ~ quoted | join(', ') ~ "])").rows
-                if row[1] <= var('line_ending_count_max_bytes', 268435456) | int -%}
-            {%- do small.append("'" ~ row[0] | replace("'", "''") ~ "'") -%}
+        {%- for row in run_query("select filename, size from read_blob([" ~ quoted | join(', ') ~ "])").rows -%}
+            {%- do sizes.update({row[0]: row[1]}) -%}
         {%- endfor -%}
     {%- endif -%}
-    {%- if small -%}
+    {%- set budget = namespace(left=var('line_ending_count_max_bytes', 268435456) | int) -%}
+    {%- for path in paths if path in sizes and sizes[path] <= budget.left -%}
+        {%- set budget.left = budget.left - sizes[path] -%}
         {%- set count_sql -%}
             select
-                filename,
                 (length(text) - length(replace(text, '\x0D\x0A', ''))) // 8 as crlf,
                 (length(text) - length(replace(text, '\x0A', ''))) // 4 as lf,
                 (length(text) - length(replace(text, '\x0D', ''))) // 4 as cr,
-            from (select filename, content::varchar as text from read_blob([{{ small | join(', ') }}]))
+            from (select content::varchar as text from read_blob('{{ path | replace("'", "''") }}'))
         {%- endset -%}
-        {%- for row in run_query(count_sql).rows -%}
-            {%- do counts.update({row[0]: (row[1], row[2] - row[1], row[3] - row[1])}) -%}
-        {%- endfor -%}
-    {%- endif -%}
+        {%- set row = run_query(count_sql).rows[0] -%}
+        {%- do counts.update({path: (row[0], row[1] - row[0], row[2] - row[0])}) -%}
+    {%- endfor -%}
     {%- do return(counts) -%}
 {%- endmacro %}
 

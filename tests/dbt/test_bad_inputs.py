@@ -193,6 +193,16 @@ def test_refused_partition_changes_nothing(sandbox: Pipeline, case: Refusal) -> 
     assert unchanged_except(before, per_date_state(sandbox), None) == []
 
 
+def test_a_range_names_the_date_whose_file_mixes_line_endings(sandbox: Pipeline) -> None:
+    before = per_date_state(sandbox)
+    _mixed_line_endings("\r\n", "\n")(sandbox)
+    completed = sandbox.dbt("build", variables={"start_date": GOOD_DATES[0], "end_date": TARGET}, check=False)
+    assert completed.returncode != 0
+    assert f"Refusing to load: {TARGET}: {raw_path(sandbox, TARGET)} mixes line endings" in completed.stdout
+    assert f"Refusing to load: {GOOD_DATES[0]}" not in completed.stdout
+    assert unchanged_except(before, per_date_state(sandbox), None) == []
+
+
 def test_a_file_too_large_to_count_is_named_with_both_causes(sandbox: Pipeline) -> None:
     before = per_date_state(sandbox)
     _carriage_return_inside_a_line(sandbox)
