@@ -342,12 +342,12 @@
     {%- do return(failures) -%}
 {%- endmacro %}
 
-{% macro _line_endings(paths) -%}
+{% macro _line_endings(paths, max_bytes) -%}
     {#- {path: (CRLF, LF alone, CR alone)} of the files, counted in their bytes read as text, where
         DuckDB writes a byte that is no printable character as `\xNN`. That holds a file several
         times over in memory (~8 GB for a file of 1 GB), so the files are counted one at a time, in
-        the order given, up to 256 MiB of them in all (var line_ending_count_max_bytes): a failed
-        full refresh of a year must not read every file again. -#}
+        the order given, up to `max_bytes` of them in all: a failed full refresh of a year must not
+        read every file again. -#}
     {%- set counts = {} -%}
     {%- set quoted = [] -%}
     {%- for path in paths -%}{%- do quoted.append("'" ~ path | replace("'", "''") ~ "'") -%}{%- endfor -%}
@@ -357,7 +357,7 @@
             {%- do sizes.update({row[0]: row[1]}) -%}
         {%- endfor -%}
     {%- endif -%}
-    {%- set budget = namespace(left=var('line_ending_count_max_bytes', 268435456) | int) -%}
+    {%- set budget = namespace(left=max_bytes) -%}
     {%- for path in paths if path in sizes and sizes[path] <= budget.left -%}
         {%- set budget.left = budget.left - sizes[path] -%}
         {%- set count_sql -%}
@@ -380,6 +380,7 @@
         _raw_read_failures). Either way, name the date, the file and what is wrong with it. A build
         without such a failure reads nothing. -#}
     {%- set failures = _raw_read_failures(results) if execute else [] -%}
+    {%- set max_bytes = var('line_ending_count_max_bytes', 268435456) | int -%}
     {%- if failures -%}
         {%- set named = [] -%}
         {%- for result in failures -%}
@@ -390,7 +391,7 @@
         {%- for day, path in raw_partition_files() if not named or path | replace("''", "'") in named -%}
             {%- do files.append((day, path | replace("''", "'"))) -%}
         {%- endfor -%}
-        {%- set counts = _line_endings(files | map(attribute=1) | list) -%}
+        {%- set counts = _line_endings(files | map(attribute=1) | list, max_bytes) -%}
         {%- set problems = [] -%}
         {%- for day, path in files -%}
             {%- set found = [] -%}
@@ -404,8 +405,7 @@
                 {%- endif -%}
             {%- elif path in named -%}
                 {%- do found.append("mixes line endings (CRLF and LF) or has a carriage return (\\r) that ends no "
-                    ~ "line (not counted: the file is over " ~ var('line_ending_count_max_bytes', 268435456)
-                    ~ " bytes, var line_ending_count_max_bytes)") -%}
+                    ~ "line (not counted: the file is over " ~ max_bytes ~ " bytes, var line_ending_count_max_bytes)") -%}
             {%- endif -%}
             {%- if found -%}{%- do problems.append(day ~ ": " ~ path ~ " " ~ found | join(' and ')) -%}{%- endif -%}
         {%- endfor -%}

@@ -134,7 +134,7 @@ def _mixed_line_endings(first: str, then: str) -> Callable[[Pipeline], None]:
 
 
 def _carriage_return_inside_a_line(pipeline: Pipeline) -> None:
-    lines = replace_field(good_lines(pipeline), "price", "12\r.50", range(150, 151))  # not quoted: no CSV value
+    lines = replace_field(good_lines(pipeline), "price", "12\r.50", range(150, 151))  # price is unquoted
     write_lines(pipeline, TARGET, lines)
 
 
