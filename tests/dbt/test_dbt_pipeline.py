@@ -72,6 +72,33 @@ def test_exports_are_hive_partitioned_and_match_the_marts(pipeline: Pipeline) ->
     assert features == marts["n"].sum()
 
 
+def test_each_file_holds_its_dates_mart_rows_sorted_by_transaction_id(pipeline: Pipeline) -> None:
+    # Rows for several Parquet row groups (122,880 rows each), read and written on every thread: the
+    # clean file is read back from the sorted features file, and must keep its order across them.
+    pipeline.generate("2024-01-15", rows=300_000)
+    pipeline.build("2024-01-15")
+    clean_file = pipeline.data_dir / "processed/date=2024-01-15/transactions_clean.parquet"
+    features_file = pipeline.data_dir / "features/daily/date=2024-01-15/features.parquet"
+    with duckdb.connect(str(pipeline.warehouse), read_only=True) as con:
+        expected = con.sql(
+            "select * from fct_transactions where partition_date = date '2024-01-15' order by transaction_id"
+        ).fetchall()
+        columns = ", ".join(con.sql("select * from fct_transactions limit 0").columns)
+        row_groups = con.sql(f"select max(row_group_id) + 1 from parquet_metadata('{clean_file}')").fetchone()[0]
+        # The files sit in date=D folders: no hive column added to what is compared.
+        clean = con.sql(f"select * from read_parquet('{clean_file}', hive_partitioning = false)").fetchall()
+        features = con.sql(
+            f"select {columns} from read_parquet('{features_file}', hive_partitioning = false)"
+        ).fetchall()
+        unjoined = con.sql(
+            f"select count(*) from read_parquet('{features_file}') where customer_num_purchases is null"
+        ).fetchone()[0]
+    assert row_groups >= 2 and len(expected) > 250_000
+    assert clean == expected
+    assert features == expected
+    assert unjoined == 0
+
+
 # dbt under a probe that prints, as the process exits, which of these modules it had loaded.
 _LOADED_MODULES_PROBE = """
 import atexit, sys

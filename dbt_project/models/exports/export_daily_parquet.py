@@ -7,7 +7,11 @@ it with the adapter's own DuckDB and the standard library, nothing else.
 
 * Rows are sorted by transaction_id and written by DuckDB itself (``COPY ... TO``, zstd), so the same
   rows give the same bytes and no row passes through Python.
-* A range's files are written side by side, as many at once as DuckDB has threads, each through its
+* One sort a date: the features file is written sorted, and the clean file is its columns less the
+  three customer ones, read back from it in file order (DuckDB keeps a single file's order while
+  ``preserve_insertion_order`` is on, its default; otherwise the clean file is sorted again). A date's
+  two files replace the old ones only once both are written.
+* A range's dates are written side by side, as many at once as DuckDB has threads, each through its
   own cursor: a day's file of up to ~120k rows is one Parquet row group, which DuckDB writes on one
   thread, so a range of days written one file at a time would leave the other cores idle.
 * Each file is written to a temporary file in its folder, then renamed over the old one
@@ -29,14 +33,15 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
-# (dataset, model, folder under the data dir, file name)
-TARGETS = (
-    ("processed", "fct_transactions", ("processed",), "transactions_clean.parquet"),
-    ("features", "fct_transaction_features", ("features", "daily"), "features.parquet"),
-)
+# (dataset, folder under the data dir, file name): the clean transactions, then their features.
+CLEAN = ("processed", ("processed",), "transactions_clean.parquet")
+FEATURES = ("features", ("features", "daily"), "features.parquet")
 
 # The export log's columns and their DuckDB types.
 LOG_COLUMNS = (
@@ -83,34 +88,55 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_parquet_atomically(cursor, rows, path: Path) -> int:
-    """Write a DuckDB relation to ``path`` through a temporary file; returns its row count."""
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary file next to ``path``, renamed over it when the block succeeds, removed if not."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
-        rows.write_parquet(tmp_name, compression="zstd")
-        count = cursor.sql(f"select num_rows from parquet_file_metadata({_sql_literal(tmp_name)})").fetchone()[0]
+        yield Path(tmp_name)
         os.replace(tmp_name, path)
-        return count
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
 
 
-def _export(session, query: str, path: Path) -> tuple[int, str]:
-    """Write one file through its own cursor (files are written side by side): (rows, sha256)."""
+def _copy(cursor, query: str, path: Path) -> int:
+    """Write a query's rows to a Parquet file; returns the row count from the file's footer."""
+    literal = _sql_literal(str(path))
+    cursor.execute(f"copy ({query}) to {literal} (format parquet, compression zstd)")
+    return cursor.sql(f"select num_rows from parquet_file_metadata({literal})").fetchone()[0]
+
+
+def _export_day(
+    session, features_query: str, clean_query: Callable[[str], str], paths: tuple[Path, Path]
+) -> list[tuple[int, str]]:
+    """Write one date's two files through a cursor of its own (dates are written side by side):
+    [(rows, sha256) of the clean file, (rows, sha256) of the features file]."""
+    clean_path, features_path = paths
     cursor = session.cursor()
     try:
-        row_count = _write_parquet_atomically(cursor, cursor.sql(query), path)
+        with _replacing(features_path) as features_tmp:
+            feature_rows = _copy(cursor, features_query, features_tmp)
+            with _replacing(clean_path) as clean_tmp:
+                clean_rows = _copy(cursor, clean_query(_sql_literal(str(features_tmp))), clean_tmp)
     finally:
         cursor.close()
-    return row_count, _file_sha256(path)
+    return [(clean_rows, _file_sha256(clean_path)), (feature_rows, _file_sha256(features_path))]
+
+
+def _clean_query(columns: list[str], keeps_order: bool, features_file: str) -> str:
+    """The clean file from its date's features file (a SQL literal): the clean columns, in the file's
+    order, or sorted again if DuckDB may reorder rows."""
+    selected = ", ".join('"' + name.replace('"', '""') + '"' for name in columns)
+    source = f"read_parquet({features_file}, hive_partitioning = false)"
+    return f"select {selected} from {source}" + ("" if keeps_order else " order by transaction_id")
 
 
 def _writers(session, dates: int) -> int:
-    # Files side by side only for several dates: a day's two files of many row groups each already
-    # use every thread, and two at once would only compete for them (and hold two sorts in memory).
+    # Dates side by side only for several dates: a day's files of many row groups each already use
+    # every thread, and two at once would only compete for them (and hold two sorts in memory).
     # Never more than DuckDB's threads: more files at once would only wait for them.
     threads = session.sql("select current_setting('threads')").fetchone()[0]
     return max(1, min(int(threads), dates))
@@ -134,22 +160,23 @@ def _scope_dates(dbt) -> list[str]:
 
 def model(dbt, session):
     # dbt needs literal ref() calls to see the lineage.
-    relations = {
-        "fct_transactions": dbt.ref("fct_transactions"),
-        "fct_transaction_features": dbt.ref("fct_transaction_features"),
-    }
+    transactions = dbt.ref("fct_transactions")
+    features = dbt.ref("fct_transaction_features")
     data_dir = _data_dir(dbt)
+    keeps_order = session.sql("select current_setting('preserve_insertion_order')").fetchone()[0]
+    clean_query = partial(_clean_query, transactions.columns, bool(keeps_order))
     jobs = []
     for day in _scope_dates(dbt):
         day = _checked_date(day)
-        for dataset, model_name, folder, file_name in TARGETS:
-            rows = relations[model_name].filter(f"partition_date = date '{day}'").order("transaction_id")
-            jobs.append((day, dataset, rows.sql_query(), data_dir.joinpath(*folder, f"date={day}", file_name)))
-    with ThreadPoolExecutor(max_workers=_writers(session, len(jobs) // len(TARGETS))) as pool:
-        written = list(pool.map(lambda job: _export(session, job[2], job[3]), jobs))
+        rows = features.filter(f"partition_date = date '{day}'").order("transaction_id")
+        paths = tuple(data_dir.joinpath(*folder, f"date={day}", name) for _, folder, name in (CLEAN, FEATURES))
+        jobs.append((day, rows.sql_query(), paths))
+    with ThreadPoolExecutor(max_workers=_writers(session, len(jobs))) as pool:
+        written = list(pool.map(lambda job: _export_day(session, job[1], clean_query, job[2]), jobs))
     entries = [
         (day, dataset, str(path), row_count, digest)
-        for (day, dataset, _, path), (row_count, digest) in zip(jobs, written, strict=True)
+        for (day, _, paths), files in zip(jobs, written, strict=True)
+        for (dataset, _, _), path, (row_count, digest) in zip((CLEAN, FEATURES), paths, files, strict=True)
     ]
     return _log_relation(session, entries)
 
