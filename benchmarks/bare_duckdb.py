@@ -175,7 +175,7 @@ def run(csv: Path, day: str, out_dir: Path) -> dict[str, int]:
         # customer ones, read back in the file's order (DuckDB keeps a single file's order). Sorting
         # the clean rows into a table of their own cost more than reading the file back.
         _copy(con, f"{FEATURES_SQL} order by transaction_id", features_path)
-        clean_columns = ", ".join(column[0] for column in con.execute("select * from clean limit 0").description)
+        clean_columns = ", ".join(con.table("clean").columns)
         features_file = f"read_parquet({_literal(features_path)}, hive_partitioning = false)"
         _copy(con, f"select {clean_columns} from {features_file}", clean_path)
         _copy(con, "select * from classified where reason is not null order by line", rejected_path(out_dir, day))
