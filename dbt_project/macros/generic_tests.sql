@@ -65,3 +65,31 @@
     select *, cast(ceil(10000 * {{ column_name }}) as bigint) as basis_points
     from {{ model }}
 {% endtest %}
+
+{% macro default__test_unique(model, column_name) %}
+    {#- dbt's `unique` test, in two steps: the hashes that occur more than once first (a group-by on
+        one integer per row), then only the rows with those hashes grouped by their values. Equal
+        values have equal hashes, so the failing values are exactly dbt's; a key's hashes group
+        faster than its strings (at 10M transaction_ids, 1.1-1.2 s against 1.6-1.7 s). -#}
+    with
+
+    repeated_hashes as (
+
+        select hash({{ column_name }}) as value_hash
+        from {{ model }}
+        where {{ column_name }} is not null
+        group by value_hash
+        having count(*) > 1
+
+    )
+
+    select
+        {{ column_name }} as unique_field,
+        count(*) as n_records
+    from {{ model }}
+    where
+        {{ column_name }} is not null
+        and hash({{ column_name }}) in (select value_hash from repeated_hashes)
+    group by {{ column_name }}
+    having count(*) > 1
+{% endmacro %}

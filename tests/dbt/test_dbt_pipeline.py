@@ -272,6 +272,32 @@ def test_missing_partition_fails_naming_date_and_file(loaded_day: Pipeline) -> N
     assert fingerprints(pipeline.warehouse) == before
 
 
+def test_the_unique_test_fails_on_each_repeated_key_and_ignores_nulls(pipeline: Pipeline) -> None:
+    """The project's two-step `unique` (hashes first) fails on exactly the values dbt's own would."""
+    pipeline.generate("2024-01-15", rows=300)
+    pipeline.build("2024-01-15")
+    copy_row = (
+        "insert into fct_transactions select * replace (? as transaction_id) from fct_transactions "
+        "where transaction_id = ?"
+    )
+    with duckdb.connect(str(pipeline.warehouse)) as con:
+        ids = con.sql("select transaction_id from fct_transactions order by 1 limit 2").fetchall()
+        first, second = (row[0] for row in ids)
+        # first: 3 rows in all, second: 2, and two rows without an id (not_null's failure, not unique's).
+        for key in (first, first, second, None, None):
+            con.execute(copy_row, [key, second])
+    result = pipeline.dbt(
+        "test", "--select", "fct_transactions,test_name:unique", variables={"run_date": "2024-01-15"}, check=False
+    )
+    assert result.returncode != 0, result.stdout[-2000:]
+    assert "unique_fct_transactions_transaction_id" in result.stdout and "Got 2 results" in result.stdout
+    with duckdb.connect(str(pipeline.warehouse), read_only=True) as con:
+        failures = con.sql(
+            "select unique_field, n_records from main_dq_failures.unique_fct_transactions_transaction_id order by 1"
+        ).fetchall()
+    assert failures == [(first, 3), (second, 2)]
+
+
 def test_every_model_table_exists_after_a_build(pipeline: Pipeline) -> None:
     pipeline.generate("2024-01-01", rows=200)
     pipeline.build("2024-01-01")
