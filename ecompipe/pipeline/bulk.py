@@ -73,6 +73,10 @@ def dbt_build_range(start: str, end: str) -> str:
             "build",
             "--vars",
             json.dumps({"start_date": first, "end_date": last}),
+            # One node at a time: a chunk's nodes are each long and keep both cores busy, and two at
+            # once made a year's chunks ~20 % slower (docs/performance.md); a day's build runs two.
+            "--threads",
+            "1",
             "--target-path",
             target,
             "--log-path",
