@@ -6,16 +6,41 @@
   Each returns the failing rows; `where` (test config) narrows them to the run scope.
 -#}
 
-{% test unique_combination_of_columns(model, combination_of_columns) %}
+{% test unique_combination_of_columns(model, combination_of_columns, line_number_column=none) %}
     {#- A model's grain: groups of `combination_of_columns` that occur more than once (NULLs compare
-        equal, as in GROUP BY). Single-column keys use dbt's own `unique`. -#}
-    {%- set columns = combination_of_columns | join(', ') %}
+        equal, as in GROUP BY). Single-column keys use dbt's own `unique`.
+        `line_number_column`, one of the columns: an integer that numbers the rows within the others
+        (a line number within its file's date). Then the others are grouped and each group's numbers
+        are marked in a bitmap (`bitstring_agg`: one bit per number between the column's smallest
+        and largest), instead of grouping every combination of all the columns: a group fails when
+        it has more rows than distinct numbers: a number repeated, as the grouped form finds, or
+        missing (NULL, which the grouped form lets pass once). One row per failing group; a tenth of
+        the time (0.09 s against 1.0 s for a day of 10M lines). -#}
+    {%- if line_number_column -%}
+        {%- if line_number_column not in combination_of_columns -%}
+            {{ exceptions.raise_compiler_error(
+                "unique_combination_of_columns: line_number_column '" ~ line_number_column
+                ~ "' must be one of combination_of_columns " ~ combination_of_columns) }}
+        {%- endif -%}
+        {%- set groups = combination_of_columns | reject('equalto', line_number_column) | join(', ') %}
+    select
+        {%- if groups %} {{ groups }},{% endif %}
+        count(*) as occurrences,
+        coalesce(bit_count(bitstring_agg({{ line_number_column }})), 0) as distinct_line_numbers
+    from {{ model }}
+    {%- if groups %}
+    group by {{ groups }}
+    {%- endif %}
+    having count(*) <> coalesce(bit_count(bitstring_agg({{ line_number_column }})), 0)
+    {%- else -%}
+        {%- set columns = combination_of_columns | join(', ') %}
     select
         {{ columns }},
         count(*) as occurrences
     from {{ model }}
     group by {{ columns }}
     having count(*) > 1
+    {%- endif %}
 {% endtest %}
 
 {% test accepted_range(model, column_name, min_value=none, max_value=none, inclusive=true) %}

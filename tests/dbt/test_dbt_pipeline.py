@@ -298,6 +298,47 @@ def test_the_unique_test_fails_on_each_repeated_key_and_ignores_nulls(pipeline: 
     assert failures == [(first, 3), (second, 2)]
 
 
+def test_the_line_number_grain_test_fails_on_a_repeated_or_missing_number_per_date(pipeline: Pipeline) -> None:
+    """Staging's grain, checked with a bitmap of line numbers per date, fails each date where a line
+    number repeats or is missing, and no other date."""
+    days = ("2024-01-14", "2024-01-15", "2024-01-16")
+    for day in days:
+        pipeline.generate(day, rows=300)
+        pipeline.build(day)
+    with duckdb.connect(str(pipeline.warehouse)) as con:
+        counts = con.sql("select partition_date::varchar, count(*) from stg_raw__transactions group by 1")
+        staged = dict(counts.fetchall())
+        # 2024-01-15: line 1 twice; 2024-01-16: a line without its number.
+        con.execute(
+            "insert into stg_raw__transactions select * replace (1 as source_row_number) from stg_raw__transactions "
+            "where partition_date = '2024-01-15' and source_row_number = 2"
+        )
+        con.execute(
+            "update stg_raw__transactions set source_row_number = null "
+            "where partition_date = '2024-01-16' and source_row_number = 3"
+        )
+    result = pipeline.dbt(
+        "test",
+        "--select",
+        "stg_raw__transactions,test_name:unique_combination_of_columns",
+        variables={"start_date": days[0], "end_date": days[-1]},
+        check=False,
+    )
+    assert result.returncode != 0, result.stdout[-2000:]
+    assert "Got 2 results" in result.stdout, result.stdout[-2000:]
+    with duckdb.connect(str(pipeline.warehouse), read_only=True) as con:
+        (table,) = con.sql(
+            "select table_name from information_schema.columns "
+            "where table_schema = 'main_dq_failures' and column_name = 'distinct_line_numbers'"
+        ).fetchone()
+        columns = "partition_date::varchar, occurrences, distinct_line_numbers"
+        failures = con.sql(f'select {columns} from main_dq_failures."{table}" order by 1').fetchall()
+    assert failures == [
+        ("2024-01-15", staged["2024-01-15"] + 1, staged["2024-01-15"]),
+        ("2024-01-16", staged["2024-01-16"], staged["2024-01-16"] - 1),
+    ]
+
+
 def test_every_model_table_exists_after_a_build(pipeline: Pipeline) -> None:
     pipeline.generate("2024-01-01", rows=200)
     pipeline.build("2024-01-01")
