@@ -31,7 +31,7 @@
     {%- if groups %}
     group by {{ groups }}
     {%- endif %}
-    having count(*) <> coalesce(bit_count(bitstring_agg({{ line_number_column }})), 0)
+    having occurrences <> distinct_line_numbers
     {%- else -%}
         {%- set columns = combination_of_columns | join(', ') %}
     select
