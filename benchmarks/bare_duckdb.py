@@ -160,7 +160,7 @@ def _literal(path: Path) -> str:
 
 def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"copy ({query}) to {_literal(path)} (format parquet, compression zstd)")
+    con.execute(f"copy ({query}) to {_literal(path)} (format parquet, compression zstd, dictionary_size_limit 8192)")
 
 
 def run(csv: Path, day: str, out_dir: Path) -> dict[str, int]:

@@ -53,7 +53,7 @@ def run(csv: Path, day: str, out_dir: Path) -> dict[str, int]:
         for query, path in (("select * from scanned", clean_path), (features, features_path)):
             path.parent.mkdir(parents=True, exist_ok=True)
             target = str(path).replace("'", "''")
-            con.execute(f"copy ({query}) to '{target}' (format parquet, compression zstd)")
+            con.execute(f"copy ({query}) to '{target}' (format parquet, compression zstd, dictionary_size_limit 8192)")
         rows = int(con.execute("select count(*) from scanned").fetchone()[0])
     return {"clean_rows": rows, "feature_rows": rows}
 

@@ -1,7 +1,9 @@
 {#- The files are read into this session's memory before the model's transaction begins (a
     transaction may write to one database only): see stage_raw_rows. -#}
+{#- transaction_id is stored with zstd, as in fct_transactions (see there). -#}
 {{
   config(
+    column_compression = {'transaction_id': 'zstd'},
     pre_hook = [
       "{{ replace_scope('partition_date') }}",
       {"sql": "{{ reset_raw_rejects() }}", "transaction": false},
