@@ -23,13 +23,15 @@
     {{- (env_var('PIPELINE_DATA_DIR', '../data') ~ '/raw') | replace("'", "''") -}}
 {%- endmacro %}
 
-{% macro _line_reader(paths, encoding='latin-1', rejects_table=none) -%}
+{% macro _line_reader(paths, encoding='latin-1', rejects_table=none, buffer_size=none) -%}
     {#- Every line of the files as one VARCHAR (a delimiter that never occurs, no quoting). latin-1
         accepts any byte; with another encoding a line that does not decode is skipped, and kept in
-        `rejects_table` (with its `_scans` table) when one is named. -#}
+        `rejects_table` (with its `_scans` table) when one is named. `buffer_size`: bytes read at a
+        time (DuckDB's default when none). -#}
     read_csv([{% for path in paths %}'{{ path }}'{{ ', ' if not loop.last }}{% endfor %}], columns = {'line': 'VARCHAR'},
              header = false, delim = '\x1f', quote = '', escape = '', auto_detect = false, ignore_errors = true,
              strict_mode = false, encoding = '{{ encoding }}'
+             {%- if buffer_size %}, buffer_size = {{ buffer_size | int }}{% endif %}
              {%- if rejects_table %}, store_rejects = true, rejects_table = '{{ rejects_table }}',
              rejects_scan = '{{ rejects_table }}_scans', rejects_limit = 0{% endif %})
 {%- endmacro %}
@@ -39,12 +41,14 @@
         every core). An empty line is NULL here and no data line for the CSV parser either; a line of
         spaces is counted, as the parser sets it aside as a malformed line (too few fields). Lines
         are decoded as UTF-8, and a line that is not valid UTF-8 is counted from DuckDB's reject
-        table: decoding every byte as latin-1 instead costs twice the time of the count. -#}
+        table: decoding every byte as latin-1 instead costs twice the time of the count. Read 32 MB
+        at a time, as staging reads: 0.75-0.81 s for a 10M-row file against 0.85-1.24 s with
+        DuckDB's default read size. -#}
     {%- do run_query("drop table if exists temp.main.raw_line_rejects; "
                      ~ "drop table if exists temp.main.raw_line_rejects_scans") -%}
     {%- set counted = run_query(
         "select file_index, count(line) from "
-        ~ _line_reader(paths, encoding='utf-8', rejects_table='raw_line_rejects') ~ " group by file_index") -%}
+        ~ _line_reader(paths, encoding='utf-8', rejects_table='raw_line_rejects', buffer_size=33554432) ~ " group by file_index") -%}
     {%- set lines = {} -%}
     {%- for path in paths -%}{%- do lines.update({path: 0}) -%}{%- endfor -%}
     {%- for row in counted.rows -%}{%- do lines.update({paths[row[0]]: row[1]}) -%}{%- endfor -%}
