@@ -170,6 +170,30 @@ def test_redelivery_with_zero_valid_rows_empties_that_day(pipeline: Pipeline) ->
     assert len(empty) == 0 and "transaction_id" in empty.columns
 
 
+def _text_compression(pipeline: Pipeline) -> dict[tuple[str, str], set[str]]:
+    """The storage compressions of the text columns of the two tables that hold every row."""
+    query = (
+        "select table_name, column_name, list(distinct compression) from ("
+        "  select 'stg_raw__transactions' as table_name, * from pragma_storage_info('main.stg_raw__transactions')"
+        "  union all"
+        "  select 'fct_transactions' as table_name, * from pragma_storage_info('main.fct_transactions')"
+        ") where segment_type = 'VARCHAR' and compression not in ('Constant', 'Empty Validity', 'Roaring') "
+        "and column_name in ('transaction_id', 'customer_id', 'category') group by all"
+    )
+    with duckdb.connect(str(pipeline.warehouse), read_only=True) as con:
+        return {(table, column): set(methods) for table, column, methods in con.sql(query).fetchall()}
+
+
+def _assert_transaction_id_in_zstd(pipeline: Pipeline) -> None:
+    """transaction_id (unique values) in zstd, as its models' config says; columns of few values left
+    to DuckDB (a dictionary)."""
+    compression = _text_compression(pipeline)
+    for table in ("stg_raw__transactions", "fct_transactions"):
+        assert compression[(table, "transaction_id")] == {"ZSTD"}, compression
+        for column in ("customer_id", "category"):
+            assert "ZSTD" not in compression[(table, column)], compression
+
+
 def test_range_vars_equal_day_by_day_runs_and_full_refresh(pipeline: Pipeline, tmp_path) -> None:
     dates = ["2024-01-01", "2024-01-02", "2024-01-03"]
     pipeline.generate(*dates, rows=400)
@@ -184,17 +208,20 @@ def test_range_vars_equal_day_by_day_runs_and_full_refresh(pipeline: Pipeline, t
         pipeline.build(day)
     daily, daily_exports = fingerprints(pipeline.warehouse), _exports(pipeline)
     assert _dates_in(pipeline, "fct_transactions") == dates
+    _assert_transaction_id_in_zstd(pipeline)  # tables made by the first date, filled by the next ones
 
     # Same raw files, a second warehouse, one invocation for the whole range.
     ranged = Pipeline(data_dir=pipeline.data_dir, work_dir=tmp_path / "ranged_work", warehouse_name="ranged.duckdb")
     ranged.dbt("build", variables={"start_date": dates[0], "end_date": dates[-1]})
     assert fingerprints(ranged.warehouse) == daily
     assert _exports(ranged) == daily_exports
+    _assert_transaction_id_in_zstd(ranged)
 
     pipeline.dbt("build", "--full-refresh")
     assert fingerprints(pipeline.warehouse, MART_TABLES) == {t: daily[t] for t in MART_TABLES}
     assert fingerprints(pipeline.warehouse) == daily
     assert _exports(pipeline) == daily_exports
+    _assert_transaction_id_in_zstd(pipeline)
 
 
 def test_a_run_only_touches_its_own_dates(pipeline: Pipeline) -> None:
